@@ -1,0 +1,60 @@
+"""How a job mounts a workspace: one :class:`Volume`, rendered for docker, kubernetes or ``mount``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Volume"]
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A mount a job needs to see the workspace as files.
+
+    Attributes:
+        kind: ``"bind"`` (a local directory, also an S3 bucket FUSE-mounted at ``host_path``) or ``"nfs"``.
+        source: The local directory (bind) or the export path (nfs).
+        server: The NFS server (nfs only).
+        options: Mount options (nfs: passed as ``-o``; e.g. ``("hard", "nfsvers=4.1")``).
+        read_only: Whether the job must not write through the mount (S3 FUSE mounts: writes go through S3).
+    """
+
+    kind: Literal["bind", "nfs"]
+    source: str
+    server: str | None = None
+    options: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def _mount_options(self) -> str:
+        opts = list(self.options)
+        if self.read_only and "ro" not in opts:
+            opts.append("ro")
+        return ",".join(opts)
+
+    def docker_mount(self, target: str) -> str:
+        """Return the value of ``docker run --mount`` that mounts this volume at ``target``."""
+        ro = ",readonly" if self.read_only else ""
+        if self.kind == "bind":
+            return f"type=bind,source={self.source},target={target}{ro}"
+        addr = f"addr={self.server}" + (f",{self._mount_options()}" if self._mount_options() else "")
+        # docker parses --mount as CSV: a value holding commas is quoted.
+        return (f'type=volume,target={target}{ro},volume-driver=local,volume-opt=type=nfs,'
+                f'"volume-opt=o={addr}",volume-opt=device=:{self.source}')
+
+    def kubernetes_volume(self, name: str) -> dict[str, Any]:
+        """Return a Kubernetes pod ``volumes`` entry named ``name``."""
+        if self.kind == "bind":
+            return {"name": name, "hostPath": {"path": self.source, "type": "Directory"}}
+        return {"name": name, "nfs": {"server": self.server, "path": self.source, "readOnly": self.read_only}}
+
+    def mount_argv(self, target: str) -> list[str]:
+        """Return the ``mount`` command line that mounts this volume at ``target`` on this machine."""
+        if self.kind == "bind":
+            argv = ["mount", "--bind"]
+            if self.read_only:
+                argv += ["-o", "ro"]
+            return [*argv, self.source, target]
+        server = f"[{self.server}]" if self.server and ":" in self.server else self.server
+        opts = self._mount_options()
+        return ["mount", "-t", "nfs", *(["-o", opts] if opts else []), f"{server}:{self.source}", target]
