@@ -396,8 +396,8 @@ def copy_object(src: ObjectRef, dst: ObjectRef, settings: TransferSettings,
     return reply2.get("ETag")
 
 
-def delete_keys(client: S3Client, bucket: str, keys: Iterable[str]) -> int:
-    """Delete keys with DeleteObjects, 1,000 per request; return how many were deleted.
+def delete_keys(client: S3Client, bucket: str, keys: Iterable[str], batch_size: int = 1000) -> int:
+    """Delete keys with DeleteObjects, ``batch_size`` (at most 1,000) a request; return how many went.
 
     Raises:
         BrokerError: The store refused to delete some keys (the first refusal is named).
@@ -422,7 +422,7 @@ def delete_keys(client: S3Client, bucket: str, keys: Iterable[str]) -> int:
 
     for key in keys:
         batch.append(key)
-        if len(batch) == 1000:
+        if len(batch) >= min(max(batch_size, 1), 1000):
             flush()
     flush()
     return count

@@ -77,6 +77,7 @@ class S3Broker(Broker):
     Attributes:
         transfer: Part sizes, thresholds and concurrency of uploads and copies (replaceable per broker).
         list_page_size: Keys per ListObjectsV2 page.
+        delete_batch_size: Keys per DeleteObjects request (S3 allows at most 1,000).
     """
 
     broker_type: ClassVar[str] = "s3"
@@ -84,16 +85,26 @@ class S3Broker(Broker):
                                                          server_side_copy=True, capacity=False,
                                                          local_files=False)
     list_page_size: int = 1000
+    delete_batch_size: int = 1000
 
-    def __init__(self, config: WorkspaceConfiguration, *, transfer: TransferSettings | None = None) -> None:
+    def __init__(self, config: WorkspaceConfiguration, *, transfer: TransferSettings | None = None,
+                 retry_attempts: int = 5) -> None:
+        """Build the broker (no request is made until it is used).
+
+        Args:
+            config: A loaded configuration of type ``s3``.
+            transfer: Part sizes and concurrency; the defaults suit most stores.
+            retry_attempts: Attempts per request (first try included) before a transient failure becomes
+                :class:`~brokers.errors.StorageUnavailable`.
+        """
         if not isinstance(config.broker, S3Config):
             raise BrokerError(f"S3Broker needs an s3 configuration, not {config.broker_type!r}")
         credentials = config.broker.credentials
         token = remember_credentials(credentials) if credentials is not None else None
-        self._setup(config, credentials, token, transfer or TransferSettings())
+        self._setup(config, credentials, token, transfer or TransferSettings(), retry_attempts)
 
     def _setup(self, config: WorkspaceConfiguration, credentials: Credentials | None, token: str | None,
-               transfer: TransferSettings) -> None:
+               transfer: TransferSettings, retry_attempts: int) -> None:
         super().__init__(config)
         s3 = cast(S3Config, config.broker)
         self.s3_config = s3
@@ -103,7 +114,8 @@ class S3Broker(Broker):
         self._bucket = s3.bucket_name
         stripped = (s3.prefix or "").strip("/")
         self._prefix = stripped + "/" if stripped else ""
-        self._settings = client_config(pool=max(16, transfer.max_concurrency * 2),
+        self.retry_attempts = retry_attempts
+        self._settings = client_config(pool=max(16, transfer.max_concurrency * 2), attempts=retry_attempts,
                                        path_style=bool(s3.endpoint_url))
         self._holder = ClientHolder(s3, credentials, self._settings)
         self._mount_seen: bool | None = None
@@ -117,7 +129,7 @@ class S3Broker(Broker):
         """Pickle without secrets: the credentials are dropped; an opaque token stands for them."""
         config = replace(self.config, broker=replace(self.s3_config, credentials=None))
         return {"config": config, "token": self._token, "transfer": self.transfer,
-                "list_page_size": self.list_page_size}
+                "retry_attempts": self.retry_attempts, "list_page_size": self.list_page_size}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from a pickle; credentials come from this process's registry, else from the AWS chain."""
@@ -131,7 +143,7 @@ class S3Broker(Broker):
             log.warning("the credentials of s3://%s do not travel with a pickle and are not known in this "
                         "process; using the standard AWS credential chain", bucket)
             token = None
-        self._setup(config, credentials, token, state["transfer"])
+        self._setup(config, credentials, token, state["transfer"], state["retry_attempts"])
         self.list_page_size = state["list_page_size"]
 
     @classmethod
@@ -312,7 +324,7 @@ class S3Broker(Broker):
                     for item in page.get("Contents", []):
                         yield item["Key"]
 
-        return delete_keys(client, self._bucket, list(keys()))
+        return delete_keys(client, self._bucket, list(keys()), self.delete_batch_size)
 
     def _upload(self, local: str, rel: str) -> None:
         upload_file(self._ref(rel), self.transfer, local)

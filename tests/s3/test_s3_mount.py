@@ -1,0 +1,82 @@
+"""In-place partial reads through the bucket mounted with s3fs-fuse at ``host_path``.
+
+What is counted, and why it is honest: the broker's own boto3 client is watched with a botocore
+``before-send`` hook (every HTTP request it would make), and the server log is split by User-Agent (the
+broker's requests carry ``brokers-s3/1``; s3fs-fuse's start with ``s3fs/``). Reads through the mount still
+cause requests *by s3fs-fuse* (that is the mount doing its job, with read-ahead cut to one 5 MiB request per
+miss); the claim tested is that the broker itself makes none, and the bytes the mount fetched are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from .test_s3_broker import MiB, pattern
+
+pytestmark = [pytest.mark.s3, pytest.mark.fuse]
+
+
+def count_sends(broker) -> list[str]:
+    sent: list[str] = []
+    broker.client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+    return sent
+
+
+def test_partial_reads_go_through_the_mount(make_s3_broker, s3_client, s3_bucket, s3_server, s3_mount,
+                                            tmp_path):
+    data = pattern(16 * MiB, seed=5)
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/in/big.bin", Body=data)
+    broker = make_s3_broker(host_path=s3_mount.path)
+    sends = count_sends(broker)
+    mark = s3_server.mark()
+    offsets = [0, 8 * MiB + 123, 16 * MiB - 4096]
+    for offset in offsets:
+        assert broker.read_bytes("in/big.bin", offset, offset + 4096) == data[offset:offset + 4096]
+    local = broker.local_path("in/big.bin")
+    assert local == os.path.join(s3_mount.path, "ws", "in", "big.bin")
+    link = broker.download("in/big.bin", tmp_path / "job" / "big.bin", partial=True)
+    assert os.path.islink(link) and os.readlink(link) == local
+    with open(link, "rb") as f:
+        f.seek(4 * MiB)
+        assert f.read(4096) == data[4 * MiB:4 * MiB + 4096]
+    first = s3_server.since(mark)
+    assert sends == []  # the broker's client sent nothing
+    assert [r for r in first if r.by_broker] == []  # and the server saw nothing from it
+    fuse = [r for r in first if r.by_fuse]
+    print(f"\nmount reads: broker requests 0; s3fs-fuse made {len(fuse)} requests, "
+          f"{sum(r.sent for r in fuse)} bytes, for {len(offsets) + 1} reads of 4 KiB")
+    # the same ranges again: served from what the mount already holds, or re-fetched by s3fs-fuse; never by us
+    mark = s3_server.mark()
+    for offset in offsets:
+        assert broker.read_bytes("in/big.bin", offset, offset + 4096) == data[offset:offset + 4096]
+    again = s3_server.since(mark)
+    assert sends == [] and [r for r in again if r.by_broker] == []
+    print(f"repeat reads: s3fs-fuse made {len([r for r in again if r.by_fuse])} requests, "
+          f"{sum(r.sent for r in again if r.by_fuse)} bytes")
+
+
+def test_missing_from_the_mount_falls_back_to_s3(make_s3_broker, s3_mount):
+    broker = make_s3_broker(host_path=s3_mount.path)
+    assert broker.local_path("nope") is None
+    broker.write_bytes("late.txt", b"written after the mount looked")  # the mount may not list it yet
+    assert broker.read_bytes("late.txt", 0, 7) == b"written"
+
+
+def test_unmounted_host_path_reads_through_s3_and_warns_once(make_s3_broker, s3_server, tmp_path, caplog):
+    broker = make_s3_broker(host_path=str(tmp_path))
+    broker.write_bytes("f", b"0123456789")
+    caplog.set_level(logging.WARNING, logger="brokers.s3")
+    mark = s3_server.mark()
+    assert broker.read_bytes("f", 2, 5) == b"234"
+    assert broker.read_bytes("f", 5, 6) == b"5"
+    assert broker.local_path("f") is None
+    link = broker.download("f", tmp_path / "out" / "f", partial=True)
+    assert not os.path.islink(link)
+    with open(link, "rb") as f:
+        assert f.read() == b"0123456789"
+    assert [r.range for r in s3_server.since(mark) if r.method == "GET"][:2] == ["bytes=2-4", "bytes=5-5"]
+    warnings = [r.getMessage() for r in caplog.records if "not mounted" in r.getMessage()]
+    assert len(warnings) == 1 and str(tmp_path) in warnings[0]

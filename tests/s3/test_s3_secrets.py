@@ -1,0 +1,102 @@
+"""Distinctive keys never show up in repr, str, logs (DEBUG, botocore's included), errors, pickles or fs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import traceback
+
+import pytest
+
+import brokers
+from brokers.errors import BrokerError
+from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY
+
+pytestmark = pytest.mark.s3
+
+KEYS = (ACCESS_KEY, SECRET_KEY)
+
+
+def assert_clean(text: str | bytes, where: str) -> None:
+    blob = text.encode() if isinstance(text, str) else text
+    for key in KEYS:
+        assert key.encode() not in blob, f"a key leaked into {where}"
+
+
+def test_repr_str_describe_and_config(s3_broker, s3_config):
+    for text in (repr(s3_broker), str(s3_broker), s3_broker.describe(), repr(s3_broker.config),
+                 str(s3_broker.config), repr(s3_broker.s3_config), str(s3_broker.config.to_dict()),
+                 repr(s3_broker.__dict__), repr(brokers.load_configuration(s3_config))):
+        assert_clean(text, "a repr")
+
+
+def test_fs_repr(s3_broker):
+    fs = s3_broker.fs
+    assert_clean(repr(fs) + str(fs) + repr(fs.fs), "the fs repr")
+
+
+def test_logs_at_debug_carry_no_key(s3_broker, s3_server, caplog, tmp_path):
+    caplog.set_level(logging.DEBUG)  # every logger, botocore's wire logs included
+    s3_broker.write_bytes("a", b"1")
+    s3_broker.read_bytes("a", 0, 1)
+    list(s3_broker.list())
+    s3_broker.move("a", "b")
+    s3_broker.download("b", tmp_path / "b")
+    s3_broker.fs.cat_file("b")
+    s3_server.inject(lambda r: r.by_broker, status=403, code="SignatureDoesNotMatch")
+    with pytest.raises(BrokerError):
+        s3_broker.read_bytes("b")
+    s3_server.clear_rules()
+    assert "Sending http request" in caplog.text  # botocore's request log was captured...
+    assert_clean(caplog.text, "the DEBUG log")  # ...with the access key id masked
+    assert_clean("".join(r.getMessage() for r in caplog.records), "log records")
+
+
+def test_exceptions_carry_no_key(make_s3_broker, s3_server):
+    broker = make_s3_broker(bucket_name="brokers-no-such-bucket")
+    errors = []
+    for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+        s3_server.inject(lambda r: r.by_broker, status=403, code=code, times=1)
+        with pytest.raises(BrokerError) as info:
+            make_s3_broker().read_bytes("x")
+        errors.append(info.value)
+    with pytest.raises(BrokerError) as info:
+        broker.write_bytes("x", b"1")
+    errors.append(info.value)
+    for exc in errors:
+        assert_clean("".join(traceback.format_exception(exc)), "an exception and its chain")
+
+
+def test_pickle_carries_no_key_and_works_in_the_same_process(s3_broker):
+    s3_broker.write_bytes("p", b"pickled")
+    _ = s3_broker.fs  # a cached fs must not travel either
+    blob = pickle.dumps(s3_broker)
+    assert_clean(blob, "a pickled broker")
+    clone = pickle.loads(blob)
+    assert clone.read_bytes("p") == b"pickled"
+    assert clone.s3_config.credentials == s3_broker.s3_config.credentials  # found in the process registry
+    assert repr(clone) == repr(s3_broker)
+
+
+def test_unpickled_elsewhere_uses_the_credential_chain(s3_broker, s3_server):
+    s3_broker.write_bytes("p", b"pickled")
+    blob = pickle.dumps(s3_broker)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIACHAINKEY", "AWS_SECRET_ACCESS_KEY": "chain-secret",
+           "AWS_EC2_METADATA_DISABLED": "true", "PYTHONPATH": os.getcwd()}
+    code = ("import pickle, sys; b = pickle.loads(sys.stdin.buffer.read()); "
+            "sys.stdout.write(b.read_bytes('p').decode())")
+    mark = s3_server.mark()
+    done = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout == b"pickled"
+    assert b"credential chain" in done.stderr  # the fallback is logged
+    auth = [r.headers.get("authorization", "") for r in s3_server.since(mark) if r.by_broker]
+    assert auth and all("Credential=AKIACHAINKEY/" in a for a in auth)
+
+
+def test_validation_output_carries_no_key(s3_config):
+    cfg = {**s3_config, "broker": {**s3_config["broker"], "bucket_name": "brokers-absent-bucket"}}
+    assert_clean(repr(brokers.validate_configuration(cfg).to_dict()), "validation output")
