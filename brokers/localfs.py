@@ -1,0 +1,373 @@
+"""Local-filesystem primitives shared by every broker whose files are reachable on this machine.
+
+:class:`LocalFiles` implements the broker primitives over a directory: :class:`~brokers.host.HostBroker` uses
+it directly, and :class:`~brokers.nfs.NfsBroker` uses it for a mounted export. Writes go to a temporary file in
+the target's directory, are fsynced and renamed over the target; reads use ``pread`` for ranges; copies use the
+kernel's fast path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import BinaryIO, TypeVar
+
+from .broker import Writer
+from .errors import BrokerError, FileNotFound, IntegrityError, PathOutsideWorkspace, StorageUnavailable
+from .paths import resolve_local
+from .types import FileInfo, Usage
+
+__all__ = ["TEMP_PREFIX", "LocalFiles", "kernel_copy"]
+
+TEMP_PREFIX = ".brokers-tmp-"
+"""Name prefix of temporary files of writes in progress (hidden from listings)."""
+
+T = TypeVar("T")
+
+
+def _translate(rel: str, exc: OSError) -> BrokerError:
+    """Map an OSError to a broker error (one table for every local operation)."""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return FileNotFound(rel)
+    if exc.errno == errno.EISDIR:
+        return FileNotFound(rel, "is a directory, not a file")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        from .errors import AccessDenied
+
+        return AccessDenied(f"{rel}: permission denied")
+    if exc.errno in (errno.ESTALE, errno.EIO, errno.ETIMEDOUT, errno.ENOTCONN, errno.EHOSTDOWN):
+        return StorageUnavailable(f"{rel}: {exc.strerror}")
+    if exc.errno == errno.ELOOP:
+        return PathOutsideWorkspace(rel, "too many levels of symbolic links")
+    return BrokerError(f"{rel}: {exc.strerror or exc}")
+
+
+def kernel_copy(src_fd: int, dst_fd: int) -> int:
+    """Copy all of ``src_fd`` to ``dst_fd`` inside the kernel (``copy_file_range``, then ``sendfile``).
+
+    ``copy_file_range`` lets the filesystem share extents (reflinks) or copy server-side (NFS 4.2); where the
+    kernel refuses it for this pair of files, ``sendfile`` still avoids user-space buffers.
+
+    Returns:
+        Bytes copied.
+    """
+    size = os.fstat(src_fd).st_size
+    copied = 0
+    use_cfr = hasattr(os, "copy_file_range")
+    while copied < size:
+        chunk = min(size - copied, 1 << 30)
+        try:
+            if use_cfr:
+                n = os.copy_file_range(src_fd, dst_fd, chunk, copied, copied)
+            else:
+                os.lseek(dst_fd, copied, os.SEEK_SET)
+                n = os.sendfile(dst_fd, src_fd, copied, chunk)
+        except OSError as exc:
+            if use_cfr and exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
+                use_cfr = False
+                continue
+            raise
+        if n == 0:
+            break
+        copied += n
+    return copied
+
+
+class _LocalWriter(Writer):
+    """Temporary file beside the target; commit = flush + fsync + rename + fsync of the directory."""
+
+    def __init__(self, target: str, rel: str) -> None:
+        self._target = target
+        self._rel = rel
+        directory = os.path.dirname(target)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX)
+        except OSError as exc:
+            raise _translate(rel, exc) from exc
+        self._file = os.fdopen(fd, "wb")
+        self._finished = False
+
+    @property
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            return self._file.write(data)
+        except OSError as exc:
+            self.abort()
+            raise _translate(self._rel, exc) from exc
+
+    def commit(self) -> None:
+        if self._finished:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.chmod(self._tmp, 0o666 & ~_umask())
+            os.replace(self._tmp, self._target)
+            _fsync_dir(os.path.dirname(self._target))
+        except OSError as exc:
+            self.abort()
+            raise _translate(self._rel, exc) from exc
+        self._finished = True
+
+    def abort(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._file.close()
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _file_info(rel: str, st: os.stat_result) -> FileInfo:
+    return FileInfo(path=rel, size=st.st_size, modified=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc))
+
+
+class LocalFiles:
+    """Broker primitives over a local directory (the workspace root).
+
+    Args:
+        root: The workspace directory; it is resolved once (``realpath``) and every path is confined to it.
+        workers: Threads used to walk large trees in parallel for :meth:`usage`.
+    """
+
+    def __init__(self, root: str, workers: int = 8) -> None:
+        self.root = os.path.realpath(root)
+        self.workers = workers
+
+    def path(self, rel: str) -> str:
+        """Return the confined local path of a normalised workspace path."""
+        return resolve_local(self.root, rel)
+
+    def _call(self, rel: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except OSError as exc:
+            raise _translate(rel, exc) from exc
+
+    def info(self, rel: str) -> FileInfo:
+        """Return the info of a regular file (FileNotFound for a directory or nothing)."""
+        st = self._call(rel, lambda: os.stat(self.path(rel)))
+        if not stat.S_ISREG(st.st_mode):
+            raise FileNotFound(rel, "is not a regular file")
+        return _file_info(rel, st)
+
+    def iter(self, prefix: str, recursive: bool) -> Iterator[FileInfo]:
+        """Yield the regular files under ``prefix``, sorted per directory, temporary files hidden."""
+        top = self.path(prefix)
+        if not os.path.isdir(top):
+            return
+        stack = [(top, prefix)]
+        while stack:
+            directory, rel_dir = stack.pop()
+            try:
+                with os.scandir(directory) as it:
+                    entries = sorted(it, key=lambda e: e.name, reverse=True)
+            except OSError:
+                continue
+            subdirs = []
+            for entry in reversed(entries):
+                if entry.name.startswith(TEMP_PREFIX):
+                    continue
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                try:
+                    if entry.is_symlink():
+                        self.path(rel)  # confine: a link leading outside is skipped, not followed
+                    st = entry.stat()
+                except (OSError, PathOutsideWorkspace):
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    if recursive and not entry.is_symlink():
+                        subdirs.append((entry.path, rel))
+                elif stat.S_ISREG(st.st_mode):
+                    yield _file_info(rel, st)
+            stack.extend(reversed(subdirs))
+
+    def read(self, rel: str, start: int, end: int | None) -> bytes:
+        """Read ``[start, end)`` with ``pread``: only that range is read."""
+        def _read() -> bytes:
+            fd = os.open(self.path(rel), os.O_RDONLY)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "is a directory")
+                stop = os.fstat(fd).st_size if end is None else end
+                parts = []
+                offset = start
+                while offset < stop:
+                    chunk = os.pread(fd, min(stop - offset, 1 << 30), offset)
+                    if not chunk:
+                        break
+                    parts.append(chunk)
+                    offset += len(chunk)
+                return b"".join(parts)
+            finally:
+                os.close(fd)
+
+        return self._call(rel, _read)
+
+    def reader(self, rel: str, buffer_size: int) -> BinaryIO:
+        """Open for streaming reads with a ``buffer_size`` buffer."""
+        def _open() -> BinaryIO:
+            f = open(self.path(rel), "rb", buffering=buffer_size)  # noqa: SIM115 - returned to the caller
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                f.close()
+                raise IsADirectoryError(errno.EISDIR, "is a directory")
+            return f
+
+        return self._call(rel, _open)
+
+    def writer(self, rel: str) -> _LocalWriter:
+        """Start an atomic write (temporary file in the same directory)."""
+        return _LocalWriter(self.path(rel), rel)
+
+    def upload(self, local: str, rel: str) -> None:
+        """Copy a local file in with the kernel's fast path, atomically."""
+        with open(local, "rb") as source:
+            writer = self.writer(rel)
+            try:
+                copied = kernel_copy(source.fileno(), writer.fileno)
+                expected = os.fstat(source.fileno()).st_size
+                if copied != expected:
+                    raise IntegrityError(f"{rel}: copied {copied} of {expected} bytes")
+                writer.commit()
+            except BaseException:
+                writer.abort()
+                raise
+
+    def download_to(self, rel: str, out_fd: int) -> None:
+        """Copy a workspace file into an open local file descriptor with the kernel's fast path."""
+        def _copy() -> None:
+            fd = os.open(self.path(rel), os.O_RDONLY)
+            try:
+                kernel_copy(fd, out_fd)
+            finally:
+                os.close(fd)
+
+        self._call(rel, _copy)
+
+    def remove(self, rel: str) -> None:
+        """Delete one file (not a directory)."""
+        target = self.path(rel)
+        st = self._call(rel, lambda: os.lstat(target))
+        if stat.S_ISDIR(st.st_mode):
+            raise BrokerError(f"{rel}: is a directory; delete its files instead")
+        self._call(rel, lambda: os.unlink(target))
+
+    def remove_all(self) -> int:
+        """Delete everything inside the root (files, links and directories), never the root itself."""
+        count = 0
+        for dirpath, dirnames, filenames in os.walk(self.root, topdown=False):
+            for name in filenames:
+                os.unlink(os.path.join(dirpath, name))
+                count += not name.startswith(TEMP_PREFIX)
+            for name in dirnames:
+                full = os.path.join(dirpath, name)
+                if os.path.islink(full):
+                    os.unlink(full)
+                else:
+                    os.rmdir(full)
+        return count
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename atomically; across filesystems copy, verify and then delete the source."""
+        source, target = self.path(src), self.path(dst)
+        st = self._call(src, lambda: os.stat(source))
+        if not stat.S_ISREG(st.st_mode):
+            raise FileNotFound(src, "is not a regular file")
+        self._call(dst, lambda: os.makedirs(os.path.dirname(target), exist_ok=True))
+        try:
+            os.rename(source, target)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise _translate(src, exc) from exc
+        self.upload(source, dst)
+        if os.stat(target).st_size != st.st_size:
+            raise IntegrityError(f"move {src} -> {dst}: size differs after copy; source kept")
+        os.unlink(source)
+
+    def cleanup(self, older_than: float) -> int:
+        """Remove temporary files of crashed writes older than ``older_than`` seconds."""
+        limit = time.time() - older_than
+        removed = 0
+        for dirpath, _dirs, filenames in os.walk(self.root):
+            for name in filenames:
+                if name.startswith(TEMP_PREFIX):
+                    full = os.path.join(dirpath, name)
+                    try:
+                        if os.lstat(full).st_mtime <= limit:
+                            os.unlink(full)
+                            removed += 1
+                    except FileNotFoundError:
+                        continue
+        return removed
+
+    def usage(self) -> Usage:
+        """Walk the tree (directories in parallel), count bytes with hard links once; capacity from statvfs."""
+        seen: set[tuple[int, int]] = set()
+        used = 0
+        count = 0
+
+        def scan(directory: str) -> tuple[int, int, list[tuple[int, int, int]], list[str]]:
+            size = files = 0
+            linked: list[tuple[int, int, int]] = []
+            subdirs: list[str] = []
+            try:
+                with os.scandir(directory) as it:
+                    for entry in it:
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                subdirs.append(entry.path)
+                            elif entry.is_file(follow_symlinks=False):
+                                st = entry.stat(follow_symlinks=False)
+                                files += 1
+                                if st.st_nlink > 1:
+                                    linked.append((st.st_dev, st.st_ino, st.st_size))
+                                else:
+                                    size += st.st_size
+                        except OSError:
+                            continue
+            except OSError:
+                pass
+            return size, files, linked, subdirs
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            pending = [pool.submit(scan, self.root)]
+            while pending:
+                size, files, linked, subdirs = pending.pop().result()
+                used += size
+                count += files
+                for dev, ino, sz in linked:
+                    if (dev, ino) not in seen:
+                        seen.add((dev, ino))
+                        used += sz
+                pending.extend(pool.submit(scan, d) for d in subdirs)
+        vfs = self._call("", lambda: os.statvfs(self.root))
+        return Usage(used_size=used, total_size=vfs.f_blocks * vfs.f_frsize, free_size=vfs.f_bavail * vfs.f_frsize,
+                     file_count=count, measured_at=datetime.now(timezone.utc), method="walk+statvfs")
