@@ -39,7 +39,6 @@ __all__ = [
     "RedactKeys",
     "build_client",
     "client_config",
-    "forget_credentials",
     "install_log_redaction",
     "recall_credentials",
     "remember_credentials",
@@ -69,13 +68,6 @@ def recall_credentials(token: str | None) -> Credentials | None:
         return None
     with _REGISTRY_LOCK:
         return _REGISTRY.get(token)
-
-
-def forget_credentials(token: str | None) -> None:
-    """Drop a token from the registry (the keys also go once no broker holds them)."""
-    if token:
-        with _REGISTRY_LOCK:
-            _REGISTRY.pop(token, None)
 
 
 def safe_endpoint(url: str | None) -> str | None:

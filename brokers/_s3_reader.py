@@ -1,9 +1,10 @@
 """Streaming S3 reads: a seekable raw stream over GetObject, and verified downloads.
 
-The stream holds one HTTP response at a time and reads it in the caller's chunks (the buffer around it is
-bounded by ``buffer_size``). Every GET after the first carries ``If-Match`` with the object's ETag, so a
-stream never mixes two versions of an object; a connection that breaks mid-stream is reopened once at the
-current position.
+The stream learns size and ETag with one HEAD, then holds one HTTP response at a time (a GET from the
+current position, started at the first read and again after a seek) and reads it in the caller's chunks (the
+buffer around it is bounded by ``buffer_size``). Every GET carries ``If-Match`` with the ETag, so a stream
+never mixes two versions of an object; a connection that breaks mid-stream is reopened once at the current
+position.
 """
 
 from __future__ import annotations
@@ -35,21 +36,19 @@ class S3RawReader(io.RawIOBase):
         self._pos = 0
         self._body: Any = None
         self.name = ref.path
-        self._open(0, first=True)
+        with ref.errors("read"):
+            head = ref.client().head_object(Bucket=ref.bucket, Key=ref.key)
+        self._etag: str = head.get("ETag", "")
+        self._size = int(head["ContentLength"])
 
-    def _open(self, position: int, first: bool = False) -> None:
-        kwargs: dict[str, Any] = {}
-        if not first:
-            kwargs["IfMatch"] = self._etag
-            if position:
-                kwargs["Range"] = f"bytes={position}-"
+    def _open(self, position: int) -> None:
+        """Start a GET from ``position`` to the end (nothing is fetched before the first read, or a seek)."""
+        kwargs: dict[str, Any] = {"IfMatch": self._etag} if self._etag else {}
+        if position:
+            kwargs["Range"] = f"bytes={position}-"
         ref = self._ref
         with ref.errors("read"):
-            reply = ref.client().get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)
-        if first:
-            self._etag: str = reply.get("ETag", "")
-            self._size = int(reply["ContentLength"])
-        self._body = reply["Body"]
+            self._body = ref.client().get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)["Body"]
 
     def _close_body(self) -> None:
         if self._body is not None:

@@ -51,7 +51,7 @@ from ._s3_transfer import (
 )
 from .broker import Broker, Capabilities, Writer
 from .configuration import Credentials, S3Config, WorkspaceConfiguration
-from .errors import BrokerError, IntegrityError
+from .errors import BrokerError, IntegrityError, MissingDependency
 from .paths import normalize
 from .types import FileInfo, Usage
 from .volumes import Volume
@@ -367,23 +367,19 @@ class S3Broker(Broker):
 
     def _filesystem(self) -> AbstractFileSystem:
         try:
-            import s3fs
-            from fsspec.implementations.dirfs import DirFileSystem
+            from ._s3_fs import workspace_filesystem
         except ImportError as exc:  # pragma: no cover - s3fs is a core dependency
-            from .errors import MissingDependency
-
             raise MissingDependency("broker.fs of an s3 workspace needs s3fs (pip install s3fs)") from exc
         s3 = self.s3_config
-        kwargs: dict[str, Any] = {"skip_instance_cache": True, "endpoint_url": s3.endpoint_url,
-                                  "client_kwargs": {"region_name": s3.region_name} if s3.region_name else {},
-                                  "config_kwargs": {"connect_timeout": 10, "read_timeout": 60,
-                                                    "retries": {"mode": "standard", "total_max_attempts": 5}}}
+        options: dict[str, Any] = {"endpoint_url": s3.endpoint_url,
+                                   "client_kwargs": {"region_name": s3.region_name} if s3.region_name else {},
+                                   "config_kwargs": {"connect_timeout": 10, "read_timeout": 60,
+                                                     "retries": {"mode": "standard",
+                                                                 "total_max_attempts": self.retry_attempts}}}
         if self._credentials is not None:
-            kwargs["key"] = self._credentials.access_key_id
-            kwargs["secret"] = self._credentials.secret_access_key
-        fs = s3fs.S3FileSystem(**kwargs)
-        root = f"{self._bucket}/{self._prefix}".rstrip("/")
-        return cast("AbstractFileSystem", DirFileSystem(path=root, fs=fs, skip_instance_cache=True))
+            options["key"] = self._credentials.access_key_id
+            options["secret"] = self._credentials.secret_access_key
+        return workspace_filesystem(self, options, f"{self._bucket}/{self._prefix}".rstrip("/"))
 
 
 def _is_workspace_path(rel: str) -> bool:

@@ -14,7 +14,7 @@ import pytest
 
 import brokers
 from brokers._s3_transfer import TransferSettings
-from brokers.errors import FileNotFound
+from brokers.errors import BrokerError, FileNotFound
 from brokers.volumes import Volume
 
 pytestmark = pytest.mark.s3
@@ -156,6 +156,21 @@ def test_reader_streams_and_seeks(make_s3_broker, s3_client, s3_bucket):
         assert b"".join(chunks) == data
     with pytest.raises(FileNotFound):
         broker.open("nope.bin")
+
+
+def test_reader_fetches_from_the_seek_position_and_never_mixes_versions(s3_broker, s3_server):
+    data = pattern(4 * MiB, seed=4)
+    s3_broker.write_bytes("v.bin", data)
+    mark = s3_server.mark()
+    with s3_broker.open("v.bin", buffer_size=64 * 1024) as f:
+        f.seek(3 * MiB)
+        assert f.read(10) == data[3 * MiB:3 * MiB + 10]
+        assert [(r.method, r.range) for r in s3_server.since(mark)] == [("HEAD", None),
+                                                                       ("GET", f"bytes={3 * MiB}-")]
+        s3_broker.write_bytes("v.bin", b"replaced")  # a new version while the stream is open
+        f.seek(0)
+        with pytest.raises(BrokerError, match="changed"):
+            f.read(10)
 
 
 def test_upload_download_64mib_round_trip_verified(make_s3_broker, s3_client, s3_bucket, s3_server, tmp_path):

@@ -33,9 +33,13 @@ def test_repr_str_describe_and_config(s3_broker, s3_config):
         assert_clean(text, "a repr")
 
 
-def test_fs_repr(s3_broker):
+def test_fs_repr_and_pickle(s3_broker):
     fs = s3_broker.fs
     assert_clean(repr(fs) + str(fs) + repr(fs.fs), "the fs repr")
+    s3_broker.write_bytes("p.txt", b"via fs")
+    blob = pickle.dumps(fs)
+    assert_clean(blob, "a pickled fs")
+    assert pickle.loads(blob).cat_file("p.txt") == b"via fs"
 
 
 def test_logs_at_debug_carry_no_key(s3_broker, s3_server, caplog, tmp_path):

@@ -1,0 +1,41 @@
+"""The fsspec view of an S3 workspace: s3fs under a :class:`DirFileSystem` rooted at ``bucket/prefix``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import s3fs
+from fsspec.implementations.dirfs import DirFileSystem
+
+if TYPE_CHECKING:
+    from .s3 import S3Broker
+
+__all__ = ["S3WorkspaceFileSystem", "workspace_filesystem"]
+
+
+class S3WorkspaceFileSystem(DirFileSystem):  # type: ignore[misc]
+    """An s3fs filesystem confined to the workspace prefix.
+
+    It pickles as its broker (which carries no secret, see :mod:`brokers._s3_client`), never as s3fs's
+    ``storage_options`` (which hold the keys): unpickled, it is the unpickled broker's ``fs``.
+    """
+
+    def __init__(self, *, broker: S3Broker, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.broker = broker
+
+    def __repr__(self) -> str:
+        return f"S3WorkspaceFileSystem({self.broker.describe()})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _from_broker, (self.broker,)
+
+
+def _from_broker(broker: S3Broker) -> Any:
+    return broker.fs
+
+
+def workspace_filesystem(broker: S3Broker, options: dict[str, Any], root: str) -> S3WorkspaceFileSystem:
+    """Return the workspace filesystem of ``broker``: ``S3FileSystem(**options)`` rooted at ``root``."""
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+    return S3WorkspaceFileSystem(broker=broker, path=root, fs=fs, skip_instance_cache=True)
