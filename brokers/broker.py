@@ -13,6 +13,7 @@ The class is laid out in three visibly separate parts:
 from __future__ import annotations
 
 import abc
+import contextlib
 import io
 import os
 import shutil
@@ -139,10 +140,8 @@ class _WriteStream(io.BufferedIOBase):
         # A stream dropped without close() is treated as failed, never as committed.
         if not self._done:
             self._done = True
-            try:
+            with contextlib.suppress(Exception):  # nothing can be reported from a finaliser
                 self._writer.abort()
-            except Exception:  # noqa: BLE001, S110 - nothing can be reported from a finaliser
-                pass
 
 
 class Broker(abc.ABC):
@@ -478,10 +477,8 @@ def _copy_into(stream: IO[bytes], writer: Writer) -> None:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _replace_with_symlink(source: str, dest: str) -> None:

@@ -31,6 +31,7 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return str(self._strip_protocol(path)).strip("/")
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """List a directory (directories are implied by file paths)."""
         rel = self._rel(path)
         entries: dict[str, dict[str, Any]] = {}
         for item in self.broker.list(rel, recursive=True):
@@ -51,6 +52,7 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return out if detail else [e["name"] for e in out]
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Return the details of a file or an implied directory."""
         rel = self._rel(path)
         try:
             item = self.broker.info(rel) if rel else None
@@ -68,18 +70,22 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return self.broker.open(self._rel(path), mode)  # type: ignore[arg-type]
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        """Read a file or a byte range of it."""
         return self.broker.read_bytes(self._rel(path), start or 0, end)
 
     def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
+        """Write a whole file atomically."""
         self.broker.write_bytes(self._rel(path), value)
 
     def rm_file(self, path: str) -> None:
+        """Delete a file."""
         self.broker.delete(self._rel(path))
 
     def _rm(self, path: str) -> None:
         self.broker.delete(self._rel(path), missing_ok=True)
 
     def mv(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Move a file within the workspace."""
         self.broker.move(self._rel(path1), self._rel(path2))
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:

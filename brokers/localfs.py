@@ -8,6 +8,7 @@ kernel's fast path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -125,10 +126,8 @@ class _LocalWriter(Writer):
             return
         self._finished = True
         self._file.close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
-        except FileNotFoundError:
-            pass
 
 
 def _umask() -> int:

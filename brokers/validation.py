@@ -92,35 +92,36 @@ def _broker_kind(instance: Any) -> str:
     return f"an {instance['type']} broker" if instance.get("type") in ("s3", "nfs") else "a host broker"
 
 
-def _translate(error: ValidationError, root: Any) -> Iterator[dict[str, str]]:
+def _translate(error: ValidationError) -> Iterator[dict[str, str]]:
     path = list(error.absolute_path)
     label = _label(path)
-    kind = error.validator
+    kind = str(error.validator)
+    value: Any = error.validator_value
+    instance: Any = error.instance
     sch = error.schema if isinstance(error.schema, Mapping) else {}
     secret = bool(sch.get("x-secret"))
     if kind == "required":
-        assert isinstance(error.validator_value, list)
-        for name in error.validator_value:
-            if isinstance(error.instance, Mapping) and name not in error.instance:
-                where = f" for {_broker_kind(error.instance)}" if path == ["broker"] and name != "type" else ""
+        for name in value:
+            if isinstance(instance, Mapping) and name not in instance:
+                where = f" for {_broker_kind(instance)}" if path == ["broker"] and name != "type" else ""
                 if path == ["broker", "credentials"]:
                     where = " (give both keys, or omit credentials to use the AWS credential chain)"
                 yield _item("missing_field", f"{_label([*path, name])} is required{where}", [*path, name])
     elif kind == "additionalProperties":
         known = set(sch.get("properties", {}))
-        kind_text = f"of {_broker_kind(error.instance)}" if path == ["broker"] else f"of {label}"
-        for name in error.instance:
+        kind_text = f"of {_broker_kind(instance)}" if path == ["broker"] else f"of {label}"
+        for name in instance:
             if name not in known:
                 yield _item("unknown_field", f"{_label([*path, name])} is not a known field {kind_text}"
                             f" (known: {', '.join(sorted(known))})", [*path, name])
     elif kind == "type":
-        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        words = " or ".join(_JSON_TYPES.get(t, t) for t in expected)
-        yield _item("wrong_type", f"{label} must be {words}, not {_json_type(error.instance)}", path)
+        expected = value if isinstance(value, list) else [value]
+        words = " or ".join(_JSON_TYPES.get(str(t), str(t)) for t in expected)
+        yield _item("wrong_type", f"{label} must be {words}, not {_json_type(instance)}", path)
     elif kind in ("enum", "const"):
-        allowed = error.validator_value if kind == "enum" else [error.validator_value]
+        allowed = value if kind == "enum" else [value]
         choices = ", ".join(json.dumps(a) for a in allowed)
-        got = "" if secret else f" (got {_shown(error.instance)})"
+        got = "" if secret else f" (got {_shown(instance)})"
         if path == ["version"]:
             yield _item("unsupported_version", f"version must be one of {choices}{got}", path)
         elif path == ["broker", "type"]:
@@ -142,7 +143,7 @@ def _schema_errors(data: Any) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for error in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
-        for item in _translate(error, data):
+        for item in _translate(error):
             if (item["name"], item["path"]) not in seen:
                 seen.add((item["name"], item["path"]))
                 errors.append(item)
@@ -158,13 +159,13 @@ def _third_party_errors(data: Mapping[str, Any]) -> list[dict[str, str]] | None:
         return None
     try:
         cls = broker_class(broker["type"])
-    except Exception:  # noqa: BLE001 - an unknown or broken plug-in is reported as an unknown type
+    except Exception:  # an unknown or broken plug-in is reported as an unknown type
         return None
     sub_schema = getattr(cls, "config_schema", None) or {"type": "object"}
     errors = _schema_errors({**data, "broker": {"type": "host", "host_path": "/"}})
     wrapped = Draft202012Validator({"type": "object", "properties": {"broker": sub_schema}})
     for error in wrapped.iter_errors({"broker": dict(broker)}):
-        errors.extend(_translate(error, broker))
+        errors.extend(_translate(error))
     return errors
 
 
@@ -213,7 +214,7 @@ def _warnings(config: WorkspaceConfiguration, previous: object, check_access: bo
         try:
             cls = broker_class(config.broker_type)
             extra = cls.validation_warnings(config)
-        except Exception as exc:  # noqa: BLE001 - validation must never raise
+        except Exception as exc:  # validation must never raise
             log.debug("access check for %s failed: %s", config.broker_type, type(exc).__name__)
             extra = []
         warnings.extend(extra)
@@ -241,7 +242,7 @@ def validate_configuration(config: object, previous: object = None, *, check_acc
         return ValidationResult(warnings=_warnings(loaded, previous, check_access))
     except RecursionError:
         return ValidationResult(errors=[_item("too_deep", "the configuration is nested too deeply")])
-    except Exception as exc:  # noqa: BLE001 - the contract is to never raise; report instead
+    except Exception as exc:
         log.exception("unexpected error while validating a configuration")
         return ValidationResult(errors=[_item("internal_error", f"the configuration could not be validated "
                                                                 f"({type(exc).__name__})")])
