@@ -317,6 +317,9 @@ def test_fs_is_rooted_at_the_prefix(s3_broker, s3_client, s3_bucket):
 
 
 def _child_write(broker) -> None:
+    inherited = broker._holder._client  # the parent's client, copied into this process by fork
+    if broker.client is inherited:
+        os._exit(3)
     broker.write_bytes("from-child", str(os.getpid()).encode())
 
 

@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -89,7 +90,7 @@ def test_unpickled_elsewhere_uses_the_credential_chain(s3_broker, s3_server):
     s3_broker.write_bytes("p", b"pickled")
     blob = pickle.dumps(s3_broker)
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIACHAINKEY", "AWS_SECRET_ACCESS_KEY": "chain-secret",
-           "AWS_EC2_METADATA_DISABLED": "true", "PYTHONPATH": os.getcwd()}
+           "AWS_EC2_METADATA_DISABLED": "true", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     code = ("import pickle, sys; b = pickle.loads(sys.stdin.buffer.read()); "
             "sys.stdout.write(b.read_bytes('p').decode())")
     mark = s3_server.mark()
