@@ -129,7 +129,8 @@ class S3Broker(Broker):
         """Pickle without secrets: the credentials are dropped; an opaque token stands for them."""
         config = replace(self.config, broker=replace(self.s3_config, credentials=None))
         return {"config": config, "token": self._token, "transfer": self.transfer,
-                "retry_attempts": self.retry_attempts, "list_page_size": self.list_page_size}
+                "retry_attempts": self.retry_attempts, "list_page_size": self.list_page_size,
+                "delete_batch_size": self.delete_batch_size}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from a pickle; credentials come from this process's registry, else from the AWS chain."""
@@ -145,6 +146,7 @@ class S3Broker(Broker):
             token = None
         self._setup(config, credentials, token, state["transfer"], state["retry_attempts"])
         self.list_page_size = state["list_page_size"]
+        self.delete_batch_size = state["delete_batch_size"]
 
     @classmethod
     def validation_warnings(cls, config: WorkspaceConfiguration) -> list[dict[str, str]]:
