@@ -103,7 +103,7 @@ def translate(exc: BaseException, *, bucket: str, path: str | None = None,
             kind = _TRANSIENT
         if kind == _NOT_FOUND:
             if path:
-                return FileNotFound(path, f"no such file in the workspace {where}")
+                return FileNotFound(path, f"no such file in the workspace (s3://{bucket})")
             return BrokerError(f"{action} failed on {where}: not found ({code})")
         if kind == _DENIED:
             return AccessDenied(f"access denied to bucket {bucket!r} during {action}"

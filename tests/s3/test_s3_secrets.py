@@ -105,3 +105,28 @@ def test_unpickled_elsewhere_uses_the_credential_chain(s3_broker, s3_server):
 def test_validation_output_carries_no_key(s3_config):
     cfg = {**s3_config, "broker": {**s3_config["broker"], "bucket_name": "brokers-absent-bucket"}}
     assert_clean(repr(brokers.validate_configuration(cfg).to_dict()), "validation output")
+
+
+def test_cli_output_carries_no_key(s3_config, s3_server, tmp_path):
+    """The ``brokers`` command at its most talkative (-v: DEBUG logging, botocore's included)."""
+    import json
+
+    config = tmp_path / "ws.json"
+    config.write_text(json.dumps({**s3_config, "broker": {**s3_config["broker"], "host_path": str(tmp_path)}}))
+    absent = tmp_path / "absent.json"
+    absent.write_text(json.dumps({**s3_config, "broker": {**s3_config["broker"], "bucket_name": "brokers-absent"}}))
+    local = tmp_path / "local.txt"
+    local.write_text("hello")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    runs = [["validate", str(config)], ["validate", "--json", str(absent)], ["cp", str(config), str(local), "ws:a"],
+            ["ls", "-l", str(config)], ["cat", str(config), "a", "--range", "1-3"], ["mv", str(config), "a", "b"],
+            ["du", "--json", str(config)], ["volume", str(config), "--docker", "/data"],
+            ["cat", str(config), "missing"], ["ls", str(absent)], ["rm", str(config), "b"]]
+    output = b""
+    for argv in runs:
+        done = subprocess.run([sys.executable, "-m", "brokers.cli", "-v", *argv], capture_output=True, env=env,
+                              timeout=60)
+        output += done.stdout + done.stderr
+        assert b"Traceback" not in done.stderr, done.stderr.decode()[-1500:]
+    assert b"Sending http request" in output and b"brokers-absent" in output
+    assert_clean(output, "CLI output")
