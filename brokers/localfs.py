@@ -255,6 +255,9 @@ class LocalFiles:
                 if copied != expected:
                     raise IntegrityError(f"{rel}: copied {copied} of {expected} bytes")
                 writer.commit()
+            except OSError as exc:
+                writer.abort()
+                raise _translate(rel, exc) from exc
             except BaseException:
                 writer.abort()
                 raise
