@@ -99,7 +99,7 @@ def test_errors_are_one_line(capsysbinary, cfg, tmp_path):
 def test_volume(capsysbinary, cfg, host_root):
     assert run(capsysbinary, "volume", cfg, "--docker", "/ws") == (
         0, f"--mount type=bind,source={host_root},target=/ws\n", "")
-    code, out, _ = run(capsysbinary, "volume", cfg, "--kubernetes", "data")
+    _code, out, _ = run(capsysbinary, "volume", cfg, "--kubernetes", "data")
     assert json.loads(out) == {"name": "data", "hostPath": {"path": str(host_root), "type": "Directory"}}
     assert run(capsysbinary, "volume", cfg, "--mount", "/mnt/x") == (0, f"mount --bind {host_root} /mnt/x\n", "")
 

@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -104,7 +105,7 @@ def test_partial_download_links_in_place(host_broker, host_root, tmp_path):
     assert host_broker.local_path("in/missing") is None
     # a second partial download replaces the link atomically
     host_broker.download("in/huge.dat", local, partial=True)
-    assert open(local, "rb").read() == b"0123456789"
+    assert Path(local).read_bytes() == b"0123456789"
 
 
 def test_move_across_filesystems_copies_verifies_then_deletes(host_broker, host_root, monkeypatch):

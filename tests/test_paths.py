@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -57,7 +58,7 @@ def snapshot(root):
             p = os.path.join(dirpath, name)
             st = os.lstat(p)
             out[p] = (st.st_mode, st.st_size, st.st_mtime_ns,
-                      open(p, "rb").read() if os.path.isfile(p) and not os.path.islink(p) else None)
+                      Path(p).read_bytes() if os.path.isfile(p) and not os.path.islink(p) else None)
     return out
 
 

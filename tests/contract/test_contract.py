@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -127,9 +128,9 @@ def test_upload_download(any_broker, tmp_path):
     any_broker.upload(local, "u/up.bin")
     assert any_broker.read_bytes("u/up.bin") == data
     out = any_broker.download("u/up.bin", tmp_path / "out" / "down.bin")
-    assert open(out, "rb").read() == data
+    assert Path(out).read_bytes() == data
     linked = any_broker.download("u/up.bin", tmp_path / "out" / "partial.bin", partial=True)
-    assert open(linked, "rb").read() == data
+    assert Path(linked).read_bytes() == data
     assert not [n for n in os.listdir(tmp_path / "out") if n.startswith(".brokers-tmp")]
     with pytest.raises(FileNotFoundError):
         any_broker.upload(tmp_path / "missing.bin", "u/x")
