@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.host",
     "tests.fixtures.s3",
     "tests.fixtures.nfs",
+    "tests.fixtures.service",
 ]
 
 REQUIRE_REAL_SERVERS = bool(os.environ.get("BROKERS_REQUIRE_REAL_SERVERS"))
