@@ -284,8 +284,8 @@ class Broker(abc.ABC):
         try:
             with os.fdopen(fd, "wb") as out:
                 self._download_to(rel, out)
-                out.flush()
-                os.fsync(out.fileno())
+            # Renamed into place only when complete; not fsynced: a local input copy is cheap to fetch again,
+            # and syncing would make a download slower than `cp`.
             os.replace(tmp, dest)
         except BaseException:
             _unlink_quietly(tmp)

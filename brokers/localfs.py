@@ -156,7 +156,7 @@ class LocalFiles:
         workers: Threads used to walk large trees in parallel for :meth:`usage`.
     """
 
-    def __init__(self, root: str, workers: int = 8) -> None:
+    def __init__(self, root: str, workers: int = 4) -> None:
         self.root = os.path.realpath(root)
         self.workers = workers
 
@@ -331,45 +331,69 @@ class LocalFiles:
         return removed
 
     def usage(self) -> Usage:
-        """Walk the tree (directories in parallel), count bytes with hard links once; capacity from statvfs."""
-        seen: set[tuple[int, int]] = set()
-        used = 0
-        count = 0
-
-        def scan(directory: str) -> tuple[int, int, list[tuple[int, int, int]], list[str]]:
-            size = files = 0
-            linked: list[tuple[int, int, int]] = []
-            subdirs: list[str] = []
-            try:
-                with os.scandir(directory) as it:
-                    for entry in it:
-                        try:
-                            if entry.is_dir(follow_symlinks=False):
-                                subdirs.append(entry.path)
-                            elif entry.is_file(follow_symlinks=False):
-                                st = entry.stat(follow_symlinks=False)
-                                files += 1
-                                if st.st_nlink > 1:
-                                    linked.append((st.st_dev, st.st_ino, st.st_size))
-                                else:
-                                    size += st.st_size
-                        except OSError:
-                            continue
-            except OSError:
-                pass
-            return size, files, linked, subdirs
-
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            pending = [pool.submit(scan, self.root)]
-            while pending:
-                size, files, linked, subdirs = pending.pop().result()
-                used += size
-                count += files
-                for dev, ino, sz in linked:
-                    if (dev, ino) not in seen:
-                        seen.add((dev, ino))
-                        used += sz
-                pending.extend(pool.submit(scan, d) for d in subdirs)
+        """Walk the tree (subtrees in parallel), count bytes with hard links once; capacity from statvfs."""
+        frontier = [self.root]
+        totals = _Tally()
+        # Expand breadth-first until there are enough subtrees to keep every worker busy, then walk each
+        # subtree in one tight loop per task (a task per directory costs more than it saves).
+        while frontier and len(frontier) < 4 * self.workers:
+            level, frontier = frontier, []
+            for directory in level:
+                frontier.extend(totals.scan(directory))
+            if len(frontier) > 4 * self.workers or not frontier:
+                break
+        if frontier:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                for part in pool.map(_walk_subtree, frontier):
+                    totals.merge(part)
         vfs = self._call("", lambda: os.statvfs(self.root))
-        return Usage(used_size=used, total_size=vfs.f_blocks * vfs.f_frsize, free_size=vfs.f_bavail * vfs.f_frsize,
-                     file_count=count, measured_at=datetime.now(timezone.utc), method="walk+statvfs")
+        return Usage(used_size=totals.used(), total_size=vfs.f_blocks * vfs.f_frsize,
+                     free_size=vfs.f_bavail * vfs.f_frsize, file_count=totals.files,
+                     measured_at=datetime.now(timezone.utc), method="walk+statvfs")
+
+
+class _Tally:
+    """Bytes and files counted by a walk; files with several hard links are kept aside to count once."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.files = 0
+        self.linked: dict[tuple[int, int], int] = {}
+
+    def scan(self, directory: str) -> list[str]:
+        """Count the files of one directory; return its subdirectories (symlinks are never followed)."""
+        subdirs = []
+        try:
+            with os.scandir(directory) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            subdirs.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            st = entry.stat(follow_symlinks=False)
+                            self.files += 1
+                            if st.st_nlink > 1:
+                                self.linked[(st.st_dev, st.st_ino)] = st.st_size
+                            else:
+                                self.size += st.st_size
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+        return subdirs
+
+    def merge(self, other: _Tally) -> None:
+        self.size += other.size
+        self.files += other.files
+        self.linked.update(other.linked)
+
+    def used(self) -> int:
+        return self.size + sum(self.linked.values())
+
+
+def _walk_subtree(top: str) -> _Tally:
+    tally = _Tally()
+    stack = [top]
+    while stack:
+        stack.extend(tally.scan(stack.pop()))
+    return tally
