@@ -1,0 +1,294 @@
+"""The userspace NFS client edge: connections to one export through ``nfs_rs``, retries, error translation.
+
+Everything that touches ``nfs_rs`` exceptions lives here: :func:`translate` is the one table that maps them to
+:mod:`brokers.errors`, and :meth:`ConnectionPool.run` is the one place that retries.
+
+Connections are reused: a pool holds a few ``nfs_rs.Client`` objects, each behind its own lock (the client is
+not documented as thread-safe, and concurrent OPEN/CLOSE of one file through one NFSv4 client loses state), so
+threads use different connections in parallel. After a fork the child forgets the parent's connections without
+touching them (their I/O threads did not survive the fork) and connects anew.
+
+Where the mount is rooted: NFSv3 mounts ``nfs_path`` itself (or, if that directory does not exist yet, the
+nearest existing ancestor). NFSv4.1 mounts the parent of ``nfs_path`` and addresses the workspace by name,
+because nfs-rs cannot list the root directory of an NFSv4 mount (``NFS4ERR_BADNAME``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import posixpath
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import AccessDenied, BrokerError, FileNotFound, MissingDependency, StorageUnavailable
+
+if TYPE_CHECKING:
+    import nfs_rs
+
+__all__ = ["ConnectionPool", "Endpoint", "MaybeDone", "is_transient", "load_nfs_rs", "translate"]
+
+T = TypeVar("T")
+
+DEFAULT_VERSION = "3"
+"""Protocol used when ``nfs_version`` is not configured: NFSv3 needs no client state and is served everywhere."""
+
+_TRANSIENT_ERRNOS = frozenset({errno.ESTALE, errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED,
+                               errno.ETIMEDOUT, errno.EPIPE, errno.ENOTCONN, errno.EHOSTDOWN, errno.EAGAIN,
+                               errno.EIO})
+_TRANSIENT_TYPES = frozenset({"NfsRpcError", "NfsRetryableError", "NfsStateLostError", "NfsLostOpenStateError",
+                              "NfsClientClosedError"})
+_TRANSIENT_CODES = ("STALE", "DELAY", "JUKEBOX", "GRACE", "BADSESSION", "DEADSESSION", "BAD_STATEID",
+                    "OLD_STATEID", "EXPIRED", "STALE_CLIENTID", "STALE_STATEID", "CONN_NOT_BOUND")
+
+
+def load_nfs_rs() -> Any:
+    """Import ``nfs_rs`` (the optional ``nfs`` extra).
+
+    Raises:
+        MissingDependency: nfs-rs is not installed.
+    """
+    try:
+        import nfs_rs
+    except ImportError as exc:
+        raise MissingDependency(
+            "an NFS workspace that is not mounted on this machine needs the userspace NFS client nfs-rs: "
+            "pip install 'brokers[nfs]' (or set host_path to where the export is mounted)"
+        ) from exc
+    return nfs_rs
+
+
+class MaybeDone(BrokerError):
+    """A mutation failed transiently and its retry found the target already gone: it probably took effect."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return True for failures worth retrying on a fresh connection (timeouts, resets, stale handles)."""
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    module = type(exc).__module__
+    if not module.startswith("nfs_rs"):
+        return False
+    name = type(exc).__name__
+    if name in _TRANSIENT_TYPES:
+        return True
+    code = getattr(exc, "code_name", None) or ""
+    if any(code.endswith(c) for c in _TRANSIENT_CODES):
+        return True
+    return getattr(exc, "errno", None) in _TRANSIENT_ERRNOS
+
+
+def translate(exc: BaseException, rel: str) -> BrokerError:
+    """Map an ``nfs_rs`` (or socket) error to a broker error: the one translation table of the NFS client."""
+    if isinstance(exc, BrokerError):
+        return exc
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return FileNotFound(rel)
+    if isinstance(exc, IsADirectoryError):
+        return FileNotFound(rel, "is a directory, not a file")
+    if isinstance(exc, PermissionError):
+        return AccessDenied(f"{rel or '/'}: permission denied by the NFS server ({message})")
+    if is_transient(exc):
+        return StorageUnavailable(f"{rel or '/'}: the NFS server kept failing: {message}")
+    return BrokerError(f"{rel or '/'}: NFS error: {message}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect: server, export path, protocol version and ports."""
+
+    server: str
+    export: str
+    version: str = DEFAULT_VERSION
+    nfs_port: int | None = None
+    mount_port: int | None = None
+    connect_timeout: float = 10.0
+    operation_timeout: float = 120.0
+
+    def url(self, path: str) -> str:
+        """The ``nfs://`` URL of ``path`` on the server (IPv6 in brackets)."""
+        host = f"[{self.server}]" if ":" in self.server else self.server
+        return f"nfs://{host}{path}"
+
+    def candidates(self) -> list[tuple[str, str]]:
+        """Mount roots to try, best first, each with the workspace's path below it."""
+        export = self.export.rstrip("/") or "/"
+        if self.version != "3":
+            if export == "/":
+                return [("/", "")]
+            parent, name = posixpath.split(export)
+            return [(parent, name)]
+        out: list[tuple[str, str]] = []
+        root, rest = export, ""
+        while True:
+            out.append((root, rest))
+            if root == "/":
+                return out
+            root, name = posixpath.split(root)
+            rest = f"{name}/{rest}".rstrip("/")
+
+    def connect(self, path: str) -> nfs_rs.Client:
+        """Open one client mounted at ``path`` (raw ``nfs_rs`` errors)."""
+        client: nfs_rs.Client = load_nfs_rs().Client.connect(
+            self.url(path), versions=[self.version], nfs_port=self.nfs_port, mount_port=self.mount_port,
+            connect_timeout=self.connect_timeout, operation_timeout=self.operation_timeout)
+        return client
+
+
+class Connection:
+    """One ``nfs_rs.Client`` and the lock that serialises its use."""
+
+    def __init__(self, client: nfs_rs.Client) -> None:
+        self.client = client
+        self.lock = threading.Lock()
+        self.broken = False
+
+    def close(self) -> None:
+        """Close the client, ignoring errors (it is being thrown away)."""
+        with contextlib.suppress(Exception):  # a broken connection may fail to close; it is dropped anyway
+            self.client.close()
+
+
+class ConnectionPool:
+    """Up to ``size`` connections to one export, rebuilt after errors and after ``fork``.
+
+    Args:
+        endpoint: The server and export.
+        size: Most connections kept open (threads beyond that share them, one at a time).
+        attempts: Tries per operation before :class:`StorageUnavailable`.
+        backoff: First retry delay in seconds; doubled each time (with jitter), at most 2 s.
+    """
+
+    def __init__(self, endpoint: Endpoint, size: int = 4, attempts: int = 5, backoff: float = 0.05) -> None:
+        self.endpoint = endpoint
+        self.size = max(size, 1)
+        self.attempts = max(attempts, 1)
+        self.backoff = backoff
+        self.root: str | None = None
+        """Mount root on the server, fixed by the first connection."""
+        self.base = ""
+        """The workspace's path below the mount root (``""``: the mount root itself)."""
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._guard = threading.Lock()
+        self._conns: list[Connection] = []
+        self._turn = itertools.count()
+
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():
+            self._reset()  # the parent's clients are unusable here; never touch them
+
+    def remote(self, rel: str) -> str:
+        """The path to give ``nfs_rs`` for a workspace path (relative to the mount root; connects first)."""
+        if self.root is None:
+            self.run(lambda client: None, rel)  # the first connection fixes the mount root and base
+        if not self.base:
+            return rel
+        return f"{self.base}/{rel}" if rel else self.base
+
+    def _open_new(self) -> Connection:
+        if self.root is not None:
+            return Connection(self.endpoint.connect(self.root))
+        last: BaseException | None = None
+        for root, base in self.endpoint.candidates():
+            try:
+                client = self.endpoint.connect(root)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                last = exc
+                continue
+            self.root, self.base = root, base
+            return Connection(client)
+        assert last is not None
+        raise last
+
+    def acquire(self) -> Connection:
+        """Take a connection (locked): an idle one, a new one while below ``size``, else wait for one."""
+        self._check_fork()
+        with self._guard:
+            conns = [c for c in self._conns if not c.broken]
+            self._conns = conns
+            for conn in conns:
+                if conn.lock.acquire(blocking=False):
+                    return conn
+            grow = len(conns) < self.size
+            chosen = conns[next(self._turn) % len(conns)] if conns and not grow else None
+        if chosen is None:
+            conn = self._open_new()
+            conn.lock.acquire()
+            with self._guard:
+                self._conns.append(conn)
+            return conn
+        chosen.lock.acquire()
+        return chosen
+
+    def release(self, conn: Connection) -> None:
+        """Give a connection back."""
+        conn.lock.release()
+
+    def discard(self, conn: Connection) -> None:
+        """Drop a connection after a transient failure (it is closed, others keep working)."""
+        conn.broken = True
+        if self._pid == os.getpid():
+            conn.close()
+
+    def run(self, fn: Callable[[nfs_rs.Client], T], rel: str, *, mutation: bool = False) -> T:
+        """Run ``fn(client)`` with retries; translate failures.
+
+        Args:
+            fn: The operation; it receives a connected client (paths via :meth:`remote`).
+            rel: The workspace path, for error messages.
+            mutation: The operation changes the server; if a retry after a transient failure finds the target
+                missing, :class:`MaybeDone` is raised instead of :class:`FileNotFound` (the first try may have
+                taken effect).
+
+        Raises:
+            FileNotFound, AccessDenied, BrokerError: Translated failures.
+            StorageUnavailable: Transient failures persisted for every attempt.
+        """
+        for attempt in range(self.attempts):
+            try:
+                conn = self.acquire()
+            except Exception as exc:
+                if not is_transient(exc) or attempt + 1 == self.attempts:
+                    raise translate(exc, rel) from exc
+                self._sleep(attempt)
+                continue
+            try:
+                return fn(conn.client)
+            except Exception as exc:
+                if isinstance(exc, FileNotFoundError) and mutation and attempt > 0:
+                    raise MaybeDone(f"{rel}: already done by an earlier attempt") from exc
+                if not is_transient(exc):
+                    raise translate(exc, rel) from exc
+                self.discard(conn)
+                if attempt + 1 == self.attempts:
+                    raise StorageUnavailable(
+                        f"{rel or '/'}: NFS server {self.endpoint.server} kept failing after {self.attempts} "
+                        f"attempts: {getattr(exc, 'message', None) or exc}") from exc
+                self._sleep(attempt)
+            finally:
+                conn.lock.release()
+        raise AssertionError("unreachable")
+
+    def _sleep(self, attempt: int) -> None:
+        delay = min(self.backoff * (2 ** attempt), 2.0)
+        time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not cryptography
+
+    def close(self) -> None:
+        """Close every connection (a later operation reconnects)."""
+        self._check_fork()
+        with self._guard:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()

@@ -1,0 +1,464 @@
+"""Broker primitives over an NFS export reached in user space (``nfs_rs``), the direct mode of NfsBroker.
+
+Paths arrive normalised and confined by :func:`brokers.paths.normalize`; the server confines them to the export
+and the client never follows symbolic links (a link is not a file here, and listings skip it), so nothing can
+lead outside the workspace. Writes go to a ``.brokers-tmp-`` file beside the target and are renamed over it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import posixpath
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+
+from ._nfs_direct import Connection, ConnectionPool, MaybeDone, is_transient, translate
+from .broker import Writer
+from .errors import BrokerError, FileNotFound, IntegrityError, StorageUnavailable
+from .localfs import TEMP_PREFIX
+from .types import FileInfo, Usage
+
+if TYPE_CHECKING:
+    import nfs_rs
+
+__all__ = ["DirectFiles"]
+
+T = TypeVar("T")
+
+
+def _is_file(info: Any) -> bool:
+    return bool(info.type.value == "file")
+
+
+def _is_dir(info: Any) -> bool:
+    return bool(info.type.value == "directory")
+
+
+def _file_info(rel: str, info: Any) -> FileInfo:
+    return FileInfo(path=rel, size=int(info.size),
+                    modified=datetime.fromtimestamp(info.mtime / 1e9, tz=timezone.utc))
+
+
+def _page(client: nfs_rs.Client, remote: str, position: Any) -> Any:
+    return client.scandir_page(remote, position)
+
+
+def _rmdir(client: nfs_rs.Client, remote: str) -> None:
+    client.rmdir(remote)
+
+
+@dataclass
+class _Entry:
+    name: str
+    info: Any
+
+
+class _Pinned:
+    """An open ``nfs_rs`` file kept on one connection; reopened on a fresh one after a transient failure.
+
+    Args:
+        pool: The connection pool.
+        rel: Workspace path (for errors).
+        remote: Path below the mount root.
+        mode: ``"rb"`` or ``"r+b"`` (reopens never truncate).
+        first_mode: Mode of the first open (``"wb"`` creates the temporary file of a write).
+    """
+
+    def __init__(self, pool: ConnectionPool, rel: str, remote: str, mode: str, first_mode: str | None = None
+                 ) -> None:
+        self.pool, self.rel, self.remote, self.mode = pool, rel, remote, mode
+        self.fileid: int | None = None
+        self._conn: Connection | None = None
+        self._file: Any = None
+        self._next_mode = first_mode or mode
+        self.call(lambda f: None)
+
+    def _open(self, mode: str) -> None:
+        def do(client: nfs_rs.Client) -> tuple[Any, int]:
+            handle = client.open(self.remote, mode)
+            try:
+                st = client.stat(self.remote)
+            except BaseException:
+                handle.close()
+                raise
+            return handle, int(st.fileid)
+
+        conn = self.pool.acquire()
+        try:
+            handle, fileid = do(conn.client)
+        except BaseException:
+            conn.lock.release()
+            raise
+        conn.lock.release()
+        if self.fileid is not None and fileid != self.fileid:
+            handle_close_quietly(handle)
+            raise IntegrityError(f"{self.rel}: the file was replaced while it was open; read it again")
+        self.fileid, self._conn, self._file = fileid, conn, handle
+
+    def call(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(file)`` under the connection's lock; after a transient failure reopen and retry."""
+        for attempt in range(self.pool.attempts):
+            conn = self._conn
+            try:
+                if conn is None or conn.broken or self._file is None:
+                    self._file = None
+                    self._open(self._next_mode)
+                    self._next_mode = self.mode
+                    conn = self._conn
+                assert conn is not None
+                with conn.lock:
+                    return fn(self._file)
+            except BrokerError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise translate(exc, self.rel) from exc
+                if conn is not None:
+                    self.pool.discard(conn)
+                self._conn, self._file = None, None
+                if attempt + 1 == self.pool.attempts:
+                    raise StorageUnavailable(f"{self.rel}: the NFS server kept failing: {exc}") from exc
+                self.pool._sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close the file (errors ignored: nothing to report for a file being let go)."""
+        conn, handle = self._conn, self._file
+        self._conn, self._file = None, None
+        if conn is not None and handle is not None and not conn.broken:
+            with conn.lock:
+                handle_close_quietly(handle)
+
+
+def handle_close_quietly(handle: Any) -> None:
+    """Close an ``nfs_rs`` file, ignoring failures."""
+    with contextlib.suppress(Exception):  # a file being dropped: its close errors cannot matter
+        handle.close()
+
+
+class _RawReader(io.RawIOBase):
+    """Positional reads from one open file; wrapped in ``io.BufferedReader`` (the bounded buffer)."""
+
+    def __init__(self, pinned: _Pinned, size: int, name: str) -> None:
+        super().__init__()
+        self._pinned = pinned
+        self._size = size
+        self._pos = 0
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if not len(view):
+            return 0
+        pos = self._pos
+        count = int(self._pinned.call(lambda f: f.readinto_at(view, pos)))
+        self._pos += count
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._pinned.close()
+        super().close()
+
+
+class _DirectWriter(Writer):
+    """A temporary file beside the target; commit renames it over the target."""
+
+    def __init__(self, files: DirectFiles, rel: str) -> None:
+        self._files, self._rel = files, rel
+        directory = posixpath.dirname(rel)
+        self._tmp_rel = posixpath.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        pool = files.pool
+        try:
+            self._pinned = _Pinned(pool, rel, pool.remote(self._tmp_rel), "r+b", first_mode="wb")
+        except FileNotFound:
+            files.makedirs(directory)
+            self._pinned = _Pinned(pool, rel, pool.remote(self._tmp_rel), "r+b", first_mode="wb")
+        self._offset = 0
+        self._finished = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        chunk = bytes(data)
+        offset = self._offset
+        try:
+            written = int(self._pinned.call(lambda f: f.write_at(chunk, offset)))
+        except BaseException:
+            self.abort()
+            raise
+        self._offset += written
+        return written
+
+    def commit(self) -> None:
+        if self._finished:
+            return
+        try:
+            self._pinned.close()
+            self._files.rename_raw(self._tmp_rel, self._rel)
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+
+    def abort(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._pinned.close()
+        with contextlib.suppress(FileNotFound, MaybeDone):
+            self._files.remove_raw(self._tmp_rel)
+
+
+class DirectFiles:
+    """Broker primitives over an export reached with the userspace NFS client.
+
+    Args:
+        pool: Connections to the export (``pool.base`` is the workspace root below the mount root).
+    """
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def _stat(self, rel: str) -> Any:
+        return self.pool.run(lambda c: c.stat(self.pool.remote(rel)), rel)
+
+    def info(self, rel: str) -> FileInfo:
+        """Return the info of a regular file (FileNotFound for a directory, a symbolic link or nothing)."""
+        st = self._stat(rel)
+        if not _is_file(st):
+            raise FileNotFound(rel, f"is a {st.type.value}, not a regular file")
+        return _file_info(rel, st)
+
+    def _scan(self, rel: str) -> list[_Entry]:
+        """Read one directory page by page (each page retried on its own); return its entries by name."""
+        nfs_rs: Any = __import__("nfs_rs")
+        remote = self.pool.remote(rel)
+        entries: dict[str, _Entry] = {}
+        position = None
+        seen: set[int] = set()
+        while True:
+            try:
+                page = self.pool.run(functools.partial(_page, remote=remote, position=position), rel)
+            except BrokerError as exc:
+                if isinstance(exc.__cause__, nfs_rs.NfsBadCookieError) and position is not None:
+                    position = None  # the directory changed under the listing: start over, names deduplicated
+                    continue
+                raise
+            for entry in page.entries:
+                if entry.name not in (".", ".."):
+                    entries[entry.name] = _Entry(entry.name, entry.info)
+            if page.eof or page.next.cookie in seen:
+                break
+            seen.add(page.next.cookie)
+            position = page.next
+        return sorted(entries.values(), key=lambda e: e.name)
+
+    def walk(self, prefix: str, recursive: bool = True, temp: bool = False
+             ) -> Iterator[tuple[str, list[tuple[str, Any]], list[str]]]:
+        """Yield ``(directory, files, subdirectories)`` top-down; files are ``(rel, info)``, names sorted.
+
+        Symbolic links and other special files are left out; temporary files only with ``temp=True``.
+        """
+        stack = [prefix]
+        while stack:
+            directory = stack.pop()
+            try:
+                entries = self._scan(directory)
+            except FileNotFound:
+                continue
+            files: list[tuple[str, Any]] = []
+            subdirs: list[str] = []
+            for entry in entries:
+                rel = f"{directory}/{entry.name}" if directory else entry.name
+                if _is_dir(entry.info):
+                    subdirs.append(rel)
+                elif _is_file(entry.info) and (temp or not entry.name.startswith(TEMP_PREFIX)):
+                    files.append((rel, entry.info))
+            yield directory, files, subdirs
+            if recursive:
+                stack.extend(reversed(subdirs))
+
+    def iter(self, prefix: str, recursive: bool) -> Iterator[FileInfo]:
+        """Yield the regular files under ``prefix``, sorted per directory, temporary files hidden."""
+        if prefix:
+            try:
+                if not _is_dir(self._stat(prefix)):
+                    return
+            except FileNotFound:
+                return
+        for _directory, files, _subdirs in self.walk(prefix, recursive):
+            for rel, info in files:
+                yield _file_info(rel, info)
+
+    def _check_file(self, rel: str, exc: BrokerError) -> BrokerError:
+        """Explain a failed open: a directory or a symbolic link is not a file here."""
+        if isinstance(exc, FileNotFound):
+            return exc
+        try:
+            self.info(rel)
+        except FileNotFound as missing:
+            return missing
+        except BrokerError:
+            pass
+        return exc
+
+    def read(self, rel: str, start: int, end: int | None) -> bytes:
+        """Read ``[start, end)`` with one positional read: only that range is fetched."""
+        remote = self.pool.remote(rel)
+        size = -1 if end is None else end - start
+
+        def do(client: nfs_rs.Client) -> bytes:
+            with client.open(remote, "rb") as f:
+                return bytes(f.read_at(start, size))
+
+        try:
+            return self.pool.run(do, rel)
+        except BrokerError as exc:
+            raise self._check_file(rel, exc) from exc.__cause__
+
+    def reader(self, rel: str, buffer_size: int) -> BinaryIO:
+        """Open a streaming reader (``io.BufferedReader`` with a ``buffer_size`` buffer)."""
+        info = self.info(rel)
+        try:
+            pinned = _Pinned(self.pool, rel, self.pool.remote(rel), "rb")
+        except BrokerError as exc:
+            raise self._check_file(rel, exc) from exc.__cause__
+        raw = _RawReader(pinned, info.size, rel)
+        return io.BufferedReader(raw, buffer_size=max(buffer_size, 1))
+
+    def writer(self, rel: str) -> Writer:
+        """Start an atomic write (temporary file in the same directory)."""
+        return _DirectWriter(self, rel)
+
+    def makedirs(self, rel: str) -> None:
+        """Create a directory and its parents (existing ones are fine)."""
+        if rel:
+            remote = self.pool.remote(rel)
+            self.pool.run(lambda c: c.mkdir(remote, parents=True, exist_ok=True), rel)
+
+    def rename_raw(self, src: str, dst: str) -> None:
+        """Rename ``src`` over ``dst`` (same export); a retried rename whose source is gone counts as done."""
+        a, b = self.pool.remote(src), self.pool.remote(dst)
+        try:
+            self.pool.run(lambda c: c.rename(a, b), src, mutation=True)
+        except MaybeDone:
+            self._stat(dst)
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move a file atomically (one RENAME); create the destination's directories first if needed."""
+        self.info(src)
+        try:
+            self.rename_raw(src, dst)
+        except FileNotFound:
+            self.info(src)  # still there: the destination's directory is missing
+            self.makedirs(posixpath.dirname(dst))
+            self.rename_raw(src, dst)
+
+    def remove_raw(self, rel: str) -> None:
+        """Remove one non-directory entry (MaybeDone if a retry found it gone)."""
+        remote = self.pool.remote(rel)
+        self.pool.run(lambda c: c.remove(remote), rel, mutation=True)
+
+    def remove(self, rel: str) -> None:
+        """Delete one file."""
+        st = self._stat(rel)
+        if _is_dir(st):
+            raise BrokerError(f"{rel}: is a directory; delete its files instead")
+        with contextlib.suppress(MaybeDone):
+            self.remove_raw(rel)
+
+    def remove_all(self) -> int:
+        """Delete every file, link and directory inside the workspace root (never the root itself)."""
+        count = 0
+        dirs: list[str] = []
+        for directory, _files, subdirs in self.walk("", True, temp=True):
+            del _files
+            for entry in self._scan(directory):
+                if _is_dir(entry.info):
+                    continue
+                rel = f"{directory}/{entry.name}" if directory else entry.name
+                try:
+                    self.remove_raw(rel)
+                except (FileNotFound, MaybeDone):
+                    continue
+                count += _is_file(entry.info) and not entry.name.startswith(TEMP_PREFIX)
+            dirs.extend(subdirs)
+        for rel in reversed(dirs):
+            remote = self.pool.remote(rel)
+            try:
+                self.pool.run(functools.partial(_rmdir, remote=remote), rel, mutation=True)
+            except (FileNotFound, MaybeDone):
+                continue
+        return count
+
+    def cleanup(self, older_than: float) -> int:
+        """Remove temporary files of crashed writes older than ``older_than`` seconds."""
+        limit_ns = int((time.time() - older_than) * 1e9)
+        removed = 0
+        for _directory, files, _subdirs in self.walk("", True, temp=True):
+            for rel, info in files:
+                if posixpath.basename(rel).startswith(TEMP_PREFIX) and info.mtime <= limit_ns:
+                    try:
+                        self.remove_raw(rel)
+                    except (FileNotFound, MaybeDone):
+                        continue
+                    removed += 1
+        return removed
+
+    def fs_stat(self) -> Any:
+        """The server's FSSTAT for the export (capacity, free bytes)."""
+        stat = self.pool.run(lambda c: c.fs_stat(), "")
+        if not stat.total_bytes and self.pool.base:
+            # Mounted on the NFSv4 pseudo root, which has no capacity: ask from inside the export.
+            endpoint = self.pool.endpoint
+
+            def inside() -> Any:
+                client = endpoint.connect(endpoint.export)
+                try:
+                    return client.fs_stat()
+                finally:
+                    client.close()
+
+            try:
+                stat = inside()
+            except Exception as exc:
+                raise translate(exc, "") from exc
+        return stat
+
+    def usage(self) -> Usage:
+        """Walk the export (hard links counted once); capacity and free space from the server's FSSTAT."""
+        used = count = 0
+        seen: set[int] = set()
+        for _directory, files, _subdirs in self.walk("", True):
+            for _rel, info in files:
+                count += 1
+                if info.nlink > 1:
+                    if info.fileid in seen:
+                        continue
+                    seen.add(info.fileid)
+                used += int(info.size)
+        stat = self.fs_stat()
+        return Usage(used_size=used, total_size=int(stat.total_bytes) or None,
+                     free_size=int(stat.available_bytes), file_count=count,
+                     measured_at=datetime.now(timezone.utc), method="walk+fsstat")
