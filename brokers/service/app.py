@@ -1,0 +1,93 @@
+"""The FastAPI application factory: :func:`create_app`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+
+from brokers import __version__
+
+from .db import make_engine, make_sessions, upgrade
+from .http_errors import install_handlers
+from .models import Workspace
+from .routes import router
+from .security import SecretBox, TokenChecker, secret_paths
+from .settings import Settings, hide_password
+from .state import ServiceState
+from .usage_cache import UsageRefresher
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """The v6 workspace API of `brokers`: register host, NFS and S3 workspaces, validate configurations,
+read their used and total size (measured in the background).
+
+Writes need an access token in the `X-Access-Token` header; so do reads unless the service runs with
+`--public-reads`. S3 secrets are never returned (shown as `************`); sending a masked value back keeps the
+stored secret. `/v7/` is an alias of `/v6/`.
+"""
+
+
+def _reseal(state: ServiceState) -> None:
+    """Encrypt secrets stored in plain text (or under an older key) with the current secret key."""
+    if not state.box.enabled:
+        return
+    with state.sessions() as session, session.begin():
+        for ws in session.scalars(select(Workspace)):
+            stored = json.loads(ws.configuration)
+            if any(True for _ in secret_paths(stored)):
+                ws.configuration = json.dumps(state.box.seal(stored))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service: connect, migrate the database to the newest schema, wire the routes.
+
+    Args:
+        settings: How to run; defaults to :class:`Settings` (SQLite under ``$XDG_DATA_HOME``, no tokens).
+
+    Returns:
+        The ASGI app. Its lifespan starts and stops the background usage refresher.
+    """
+    settings = settings or Settings()
+    engine = make_engine(settings.url)
+    upgrade(engine)
+    sessions = make_sessions(engine)
+    box = SecretBox(settings.secret_keys)
+    refresher = UsageRefresher(sessions, box, interval=settings.usage_interval, timeout=settings.usage_timeout,
+                               workers=settings.usage_workers)
+    state = ServiceState(settings=settings, sessions=sessions, box=box, refresher=refresher,
+                         tokens=TokenChecker(settings.tokens))
+    _reseal(state)
+    if not state.tokens.configured:
+        log.warning("no access tokens configured: the service is read-only%s",
+                    "" if settings.public_reads else " and every read is refused (use --public-reads)")
+    log.info("workspace service on %s", hide_password(settings.url))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        refresher.start()
+        try:
+            yield
+        finally:
+            refresher.stop()
+            engine.dispose()
+
+    app = FastAPI(title="brokers workspace service", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.service = state
+    install_handlers(app)
+    app.include_router(router, prefix="/v6")
+    app.include_router(router, prefix="/v7")
+
+    @app.get("/", include_in_schema=False)
+    def _root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

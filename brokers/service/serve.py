@@ -1,0 +1,110 @@
+"""``brokers serve``: run the workspace service with uvicorn.
+
+Usage::
+
+    brokers serve [--host 127.0.0.1] [--port 8000] [--database-url URL] [--token TOKEN ...] [--public-reads]
+                  [--secret-key KEY] [--usage-interval S] [--usage-timeout S] [--usage-workers N]
+
+Tokens also come from ``BROKERS_SERVICE_TOKENS`` (comma-separated; preferred, as command lines are visible to
+other users), the secret key from ``BROKERS_SECRET_KEY`` (comma-separated for rotation: the first encrypts), the
+database URL from ``BROKERS_DATABASE_URL``. Without a database URL the service keeps a SQLite file at
+``$XDG_DATA_HOME/brokers/brokers.db`` (``~/.local/share/brokers/brokers.db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from brokers.errors import MissingDependency
+
+from . import EXTRA_HINT
+from .settings import Settings, default_database_url
+
+__all__ = ["add_serve_command", "build_parser", "main", "require_service_dependencies", "settings_from_args"]
+
+_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "cryptography")
+
+
+def require_service_dependencies() -> None:
+    """Raise :class:`~brokers.errors.MissingDependency` if the ``service`` extra is not installed."""
+    missing = [m for m in _MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingDependency(f"brokers serve needs {', '.join(missing)}: {EXTRA_HINT}")
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--database-url", default=os.environ.get("BROKERS_DATABASE_URL"),
+                        help=f"SQLAlchemy URL, e.g. postgresql://user@host/db (default: {default_database_url()})")
+    parser.add_argument("--token", action="append", default=[], metavar="TOKEN",
+                        help="an access token for X-Access-Token (repeatable; also BROKERS_SERVICE_TOKENS)")
+    parser.add_argument("--public-reads", action="store_true", help="let reads through without a token")
+    parser.add_argument("--secret-key", default=None, metavar="KEY",
+                        help="Fernet key encrypting S3 secrets at rest (also BROKERS_SECRET_KEY)")
+    parser.add_argument("--usage-interval", type=float, default=300.0, metavar="SECONDS",
+                        help="re-measure each workspace's usage this often (default 300)")
+    parser.add_argument("--usage-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="a measurement taking longer frees its worker slot (default 60)")
+    parser.add_argument("--usage-workers", type=int, default=4, metavar="N",
+                        help="measurements running at once (default 4)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def build_parser(prog: str = "brokers serve") -> argparse.ArgumentParser:
+    """Return the argument parser of ``brokers serve``."""
+    parser = argparse.ArgumentParser(prog=prog, description="Run the workspace service (the v6 REST API).")
+    _add_arguments(parser)
+    return parser
+
+
+def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``serve`` to a CLI's subcommands; the parsed namespace carries ``func=run``."""
+    parser = subparsers.add_parser("serve", help="run the workspace service",
+                                   description="Run the workspace service (the v6 REST API).")
+    _add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Build :class:`Settings` from parsed arguments and the environment."""
+    tokens = tuple(args.token) + _split(os.environ.get("BROKERS_SERVICE_TOKENS"))
+    keys = _split(args.secret_key) or _split(os.environ.get("BROKERS_SECRET_KEY"))
+    return Settings(database_url=args.database_url, tokens=tokens, public_reads=args.public_reads,
+                    secret_keys=keys, usage_interval=args.usage_interval, usage_timeout=args.usage_timeout,
+                    usage_workers=args.usage_workers)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the service until interrupted; return the exit status.
+
+    Raises:
+        MissingDependency: The ``service`` extra is not installed.
+    """
+    require_service_dependencies()
+    import uvicorn
+
+    from .app import create_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings_from_args(args))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``brokers serve`` (``argv`` without the ``serve`` word).
+
+    Raises:
+        MissingDependency: The ``service`` extra is not installed.
+    """
+    return run(build_parser().parse_args(list(sys.argv[1:] if argv is None else argv)))
