@@ -111,6 +111,8 @@ class Endpoint:
     mount_port: int | None = None
     connect_timeout: float = 10.0
     operation_timeout: float = 120.0
+    readdir_buffer: int | None = None
+    """Directory reply size limit in bytes (None: from the server's limits); small values mean more pages."""
 
     def url(self, path: str) -> str:
         """The ``nfs://`` URL of ``path`` on the server (IPv6 in brackets)."""
@@ -138,7 +140,8 @@ class Endpoint:
         """Open one client mounted at ``path`` (raw ``nfs_rs`` errors)."""
         client: nfs_rs.Client = load_nfs_rs().Client.connect(
             self.url(path), versions=[self.version], nfs_port=self.nfs_port, mount_port=self.mount_port,
-            connect_timeout=self.connect_timeout, operation_timeout=self.operation_timeout)
+            connect_timeout=self.connect_timeout, operation_timeout=self.operation_timeout,
+            readdir_buffer=self.readdir_buffer)
         return client
 
 
