@@ -242,6 +242,9 @@ class S3Broker(Broker):
                 return _pread_range(local, start, end)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 log.debug("%s not found through the mount; asking S3", rel)
+            except OSError as exc:  # a broken mount (EIO, ENOTCONN): the store still answers
+                log.warning("reading %s through the mount at %s failed (%s); reading through S3 instead", rel,
+                            self.s3_config.host_path, exc.strerror or type(exc).__name__)
         kwargs: dict[str, Any] = {}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"

@@ -84,3 +84,16 @@ def test_unmounted_host_path_reads_through_s3_and_warns_once(make_s3_broker, s3_
     assert [r.range for r in s3_server.since(mark) if r.method == "GET"][:2] == ["bytes=2-4", "bytes=5-5"]
     warnings = [r.getMessage() for r in caplog.records if "not mounted" in r.getMessage()]
     assert len(warnings) == 1 and str(tmp_path) in warnings[0]
+
+
+def test_broken_mount_falls_back_to_s3(make_s3_broker, s3_mount, s3_server, caplog):
+    broker = make_s3_broker(host_path=s3_mount.path)
+    broker.write_bytes("f", b"0123456789")
+    s3_mount.process.kill()  # the FUSE daemon dies: the mount point stays, every access fails (ENOTCONN)
+    s3_mount.process.wait()
+    caplog.set_level(logging.WARNING, logger="brokers.s3")
+    mark = s3_server.mark()
+    assert broker.read_bytes("f", 3, 6) == b"345"
+    assert broker.local_path("f") is None
+    assert [r.range for r in s3_server.since(mark) if r.by_broker] == ["bytes=3-5"]
+    assert any("through S3 instead" in r.getMessage() for r in caplog.records)
