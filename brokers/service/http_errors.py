@@ -66,6 +66,8 @@ def error_response(status: int, detail: str, errors: Iterable[dict[str, str]] = 
 def _field(loc: Sequence[Any]) -> tuple[str, str]:
     parts = list(loc)
     location = str(parts.pop(0)) if parts and parts[0] in _LOCATIONS else "body"
+    if location == "query":  # a repeated parameter: name the parameter, not its position
+        parts = [p for p in parts if not isinstance(p, int)]
     field = ".".join(str(p) for p in parts)
     return field, location
 
