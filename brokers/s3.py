@@ -51,7 +51,7 @@ from ._s3_transfer import (
 )
 from .broker import Broker, Capabilities, Writer
 from .configuration import Credentials, S3Config, WorkspaceConfiguration
-from .errors import BrokerError, IntegrityError, MissingDependency
+from .errors import AccessDenied, BrokerError, IntegrityError, MissingDependency, StorageUnavailable
 from .paths import normalize
 from .types import FileInfo, Usage
 from .volumes import Volume
@@ -165,19 +165,12 @@ class S3Broker(Broker):
             try:
                 client.head_bucket(Bucket=s3.bucket_name)
                 return []
-            except ClientError as exc:
-                code = error_code(exc)
-                if code in ("404", "NoSuchBucket", "NotFound"):
-                    reason = "it does not exist"
-                else:
-                    reason = str(translate(exc, bucket=s3.bucket_name, action="access check"))
             except Exception as exc:  # validation never raises
-                reason = str(translate(exc, bucket=s3.bucket_name, action="access check"))
+                reason = _access_problem(exc, s3.bucket_name)
             finally:
                 client.close()
         return [{"name": "bucket_access", "path": "/broker/bucket_name",
-                 "description": f"bucket {s3.bucket_name!r}{where} cannot be reached with the given "
-                                f"credentials: {reason}"}]
+                 "description": f"bucket {s3.bucket_name!r}{where} cannot be reached: {reason}"}]
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -385,6 +378,19 @@ class S3Broker(Broker):
             options["key"] = self._credentials.access_key_id
             options["secret"] = self._credentials.secret_access_key
         return workspace_filesystem(self, options, f"{self._bucket}/{self._prefix}".rstrip("/"))
+
+
+def _access_problem(exc: Exception, bucket: str) -> str:
+    """Say in a few words why HeadBucket failed (no key, no secret)."""
+    if isinstance(exc, ClientError) and error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+        return "it does not exist"
+    error = translate(exc, bucket=bucket, action="access check")
+    cause = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+    if isinstance(error, AccessDenied):
+        return f"access denied with these credentials ({cause}); check the keys and the bucket policy"
+    if isinstance(error, StorageUnavailable):
+        return f"the endpoint did not answer ({cause})"
+    return str(error)
 
 
 def _is_workspace_path(rel: str) -> bool:

@@ -197,4 +197,4 @@ def test_validation_warns_on_refused_credentials(s3_config, s3_server):
     s3_server.inject(lambda r: r.method == "HEAD", status=403, code="403")
     result = brokers.validate_configuration(s3_config).to_dict()
     warning = next(w for w in result["warnings"] if w["name"] == "bucket_access")
-    assert "access denied" in warning["description"]
+    assert "access denied with these credentials" in warning["description"]
