@@ -91,6 +91,8 @@ def translate(exc: BaseException, rel: str) -> BrokerError:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
         return FileNotFound(rel)
+    if (getattr(exc, "code_name", None) or "").endswith("ERR_SYMLINK"):
+        return FileNotFound(rel, "a symbolic link on the way is not followed by the userspace NFS client")
     if isinstance(exc, IsADirectoryError):
         return FileNotFound(rel, "is a directory, not a file")
     if isinstance(exc, PermissionError):
@@ -178,17 +180,27 @@ class ConnectionPool:
         """Mount root on the server, fixed by the first connection."""
         self.base = ""
         """The workspace's path below the mount root (``""``: the mount root itself)."""
+        self._orphans: list[object] = []
         self._reset()
 
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._guard = threading.Lock()
         self._conns: list[Connection] = []
+        self._opening = 0
         self._turn = itertools.count()
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():
-            self._reset()  # the parent's clients are unusable here; never touch them
+            # The parent's clients are unusable here, and even freeing one blocks on I/O threads that did not
+            # survive the fork: keep them referenced, untouched, for the life of this process.
+            self._orphans.extend(self._conns)
+            self._reset()
+
+    def orphan(self, *objects: object) -> None:
+        """Keep objects inherited from the parent process alive and untouched (see :meth:`_check_fork`)."""
+        self._check_fork()
+        self._orphans.extend(o for o in objects if o is not None)
 
     def remote(self, rel: str) -> str:
         """The path to give ``nfs_rs`` for a workspace path (relative to the mount root; connects first)."""
@@ -224,10 +236,16 @@ class ConnectionPool:
             for conn in conns:
                 if conn.lock.acquire(blocking=False):
                     return conn
-            grow = len(conns) < self.size
-            chosen = conns[next(self._turn) % len(conns)] if conns and not grow else None
+            grow = len(conns) + self._opening < self.size or not conns
+            if grow:
+                self._opening += 1  # reserve the slot before connecting outside the guard
+            chosen = None if grow else conns[next(self._turn) % len(conns)]
         if chosen is None:
-            conn = self._open_new()
+            try:
+                conn = self._open_new()
+            finally:
+                with self._guard:
+                    self._opening -= 1
             conn.lock.acquire()
             with self._guard:
                 self._conns.append(conn)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import posixpath
 import time
 import uuid
@@ -76,6 +77,7 @@ class _Pinned:
         self.fileid: int | None = None
         self._conn: Connection | None = None
         self._file: Any = None
+        self._pid = os.getpid()
         self._next_mode = first_mode or mode
         self.call(lambda f: None)
 
@@ -103,6 +105,7 @@ class _Pinned:
 
     def call(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(file)`` under the connection's lock; after a transient failure reopen and retry."""
+        self._check_fork()
         for attempt in range(self.pool.attempts):
             conn = self._conn
             try:
@@ -127,8 +130,14 @@ class _Pinned:
                 self.pool._sleep(attempt)
         raise AssertionError("unreachable")
 
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():  # opened by the parent: unusable here, and unsafe to free
+            self.pool.orphan(self._conn, self._file)
+            self._conn, self._file, self._pid = None, None, os.getpid()
+
     def close(self) -> None:
         """Close the file (errors ignored: nothing to report for a file being let go)."""
+        self._check_fork()
         conn, handle = self._conn, self._file
         self._conn, self._file = None, None
         if conn is not None and handle is not None and not conn.broken:
