@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +21,7 @@ from typing import BinaryIO, TypeVar
 
 from .broker import Writer
 from .errors import BrokerError, FileNotFound, IntegrityError, PathOutsideWorkspace, StorageUnavailable
-from .paths import resolve_local
+from .paths import open_beneath, resolve_local
 from .types import FileInfo, Usage
 
 __all__ = ["TEMP_PREFIX", "LocalFiles", "kernel_copy"]
@@ -81,19 +81,33 @@ def kernel_copy(src_fd: int, dst_fd: int) -> int:
 
 
 class _LocalWriter(Writer):
-    """Temporary file beside the target; commit = flush + fsync + rename + fsync of the directory."""
+    """Temporary file beside the target; commit = flush + fsync + rename + fsync of the directory.
 
-    def __init__(self, target: str, rel: str) -> None:
-        self._target = target
+    The directory is held open (resolved with :func:`~brokers.paths.open_beneath`) and every step works
+    relative to it, so a directory swapped for a symbolic link meanwhile cannot redirect the write.
+    """
+
+    def __init__(self, root: str, rel: str) -> None:
         self._rel = rel
-        directory = os.path.dirname(target)
+        self._dir_fd = -1
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX)
+            self._dir_fd, self._name = open_beneath(root, rel, follow_last=False, create_dirs=True)
+            self._tmp = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=self._dir_fd)
         except OSError as exc:
+            self._close_dir()
             raise _translate(rel, exc) from exc
+        except BaseException:
+            self._close_dir()
+            raise
         self._file = os.fdopen(fd, "wb")
         self._finished = False
+
+    def _close_dir(self) -> None:
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)
+            self._dir_fd = -1
 
     @property
     def fileno(self) -> int:
@@ -113,13 +127,14 @@ class _LocalWriter(Writer):
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            os.chmod(self._tmp, 0o666 & ~_umask())
-            os.replace(self._tmp, self._target)
-            _fsync_dir(os.path.dirname(self._target))
+            os.chmod(self._tmp, 0o666 & ~_umask(), dir_fd=self._dir_fd, follow_symlinks=False)
+            os.replace(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+            os.fsync(self._dir_fd)
         except OSError as exc:
             self.abort()
             raise _translate(self._rel, exc) from exc
         self._finished = True
+        self._close_dir()
 
     def abort(self) -> None:
         if self._finished:
@@ -127,21 +142,19 @@ class _LocalWriter(Writer):
         self._finished = True
         self._file.close()
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
+            os.unlink(self._tmp, dir_fd=self._dir_fd)
+        self._close_dir()
+
+    def __del__(self) -> None:
+        # A writer dropped without commit or abort still releases its directory descriptor.
+        with contextlib.suppress(Exception):  # nothing can be reported from a finaliser
+            self._close_dir()
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _file_info(rel: str, st: os.stat_result) -> FileInfo:
@@ -167,12 +180,43 @@ class LocalFiles:
     def _call(self, rel: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
+        except BrokerError:  # FileNotFound is also an OSError: already translated
+            raise
         except OSError as exc:
             raise _translate(rel, exc) from exc
 
+    @contextlib.contextmanager
+    def _at(self, rel: str, *, follow_last: bool = True, create_dirs: bool = False) -> Iterator[tuple[int, str]]:
+        """Resolve ``rel`` race-free under the root: yield ``(dir_fd, name)`` (see ``open_beneath``).
+
+        The string check of :meth:`path` runs first so errors keep their meaning (a link leading outside is
+        :class:`PathOutsideWorkspace`); the descriptor walk then guarantees that what is used is what was checked.
+        """
+        self.path(rel)
+        dir_fd, name = self._call(rel, lambda: open_beneath(self.root, rel, follow_last=follow_last,
+                                                            create_dirs=create_dirs))
+        try:
+            yield dir_fd, name
+        finally:
+            os.close(dir_fd)
+
+    def _open_file(self, rel: str) -> int:
+        """Open a regular file for reading, race-free under the root; return its descriptor."""
+        with self._at(rel) as (dir_fd, name):
+            if not name:
+                raise FileNotFound(rel, "is a directory, not a file")
+            fd = self._call(rel, lambda: os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise FileNotFound(rel, "is not a regular file")
+        return fd
+
     def info(self, rel: str) -> FileInfo:
         """Return the info of a regular file (FileNotFound for a directory or nothing)."""
-        st = self._call(rel, lambda: os.stat(self.path(rel)))
+        with self._at(rel) as (dir_fd, name):
+            if not name:
+                raise FileNotFound(rel, "is not a regular file")
+            st = self._call(rel, lambda: os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
         if not stat.S_ISREG(st.st_mode):
             raise FileNotFound(rel, "is not a regular file")
         return _file_info(rel, st)
@@ -211,10 +255,8 @@ class LocalFiles:
     def read(self, rel: str, start: int, end: int | None) -> bytes:
         """Read ``[start, end)`` with ``pread``: only that range is read."""
         def _read() -> bytes:
-            fd = os.open(self.path(rel), os.O_RDONLY)
+            fd = self._open_file(rel)
             try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise IsADirectoryError(errno.EISDIR, "is a directory")
                 stop = os.fstat(fd).st_size if end is None else end
                 parts = []
                 offset = start
@@ -233,17 +275,18 @@ class LocalFiles:
     def reader(self, rel: str, buffer_size: int) -> BinaryIO:
         """Open for streaming reads with a ``buffer_size`` buffer."""
         def _open() -> BinaryIO:
-            f = open(self.path(rel), "rb", buffering=buffer_size)  # noqa: SIM115 - returned to the caller
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                f.close()
-                raise IsADirectoryError(errno.EISDIR, "is a directory")
+            fd = self._open_file(rel)
+            f = open(fd, "rb", buffering=buffer_size)  # noqa: SIM115 - returned to the caller
+            with contextlib.suppress(AttributeError):
+                f.raw.name = os.path.join(self.root, rel)  # type: ignore[attr-defined]
             return f
 
         return self._call(rel, _open)
 
     def writer(self, rel: str) -> _LocalWriter:
         """Start an atomic write (temporary file in the same directory)."""
-        return _LocalWriter(self.path(rel), rel)
+        self.path(rel)  # the string check first: errors keep their meaning
+        return _LocalWriter(self.root, rel)
 
     def upload(self, local: str, rel: str) -> None:
         """Copy a local file in with the kernel's fast path, atomically."""
@@ -265,7 +308,7 @@ class LocalFiles:
     def download_to(self, rel: str, out_fd: int) -> None:
         """Copy a workspace file into an open local file descriptor with the kernel's fast path."""
         def _copy() -> None:
-            fd = os.open(self.path(rel), os.O_RDONLY)
+            fd = self._open_file(rel)
             try:
                 kernel_copy(fd, out_fd)
             finally:
@@ -275,56 +318,75 @@ class LocalFiles:
 
     def remove(self, rel: str) -> None:
         """Delete one file (not a directory)."""
-        target = self.path(rel)
-        st = self._call(rel, lambda: os.lstat(target))
-        if stat.S_ISDIR(st.st_mode):
-            raise BrokerError(f"{rel}: is a directory; delete its files instead")
-        self._call(rel, lambda: os.unlink(target))
+        with self._at(rel, follow_last=False) as (dir_fd, name):
+            st = self._call(rel, lambda: os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
+            if stat.S_ISDIR(st.st_mode):
+                raise BrokerError(f"{rel}: is a directory; delete its files instead")
+            self._call(rel, lambda: os.unlink(name, dir_fd=dir_fd))
 
     def remove_all(self) -> int:
-        """Delete everything inside the root (files, links and directories), never the root itself."""
+        """Delete everything inside the root (files, links and directories), never the root itself.
+
+        Walks with directory descriptors (``os.fwalk``): a directory swapped for a link meanwhile is not entered.
+        """
         count = 0
-        for dirpath, dirnames, filenames in os.walk(self.root, topdown=False):
+        for _dirpath, dirnames, filenames, dir_fd in os.fwalk(self.root, topdown=False):
             for name in filenames:
-                os.unlink(os.path.join(dirpath, name))
-                count += not name.startswith(TEMP_PREFIX)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=dir_fd)
+                    count += not name.startswith(TEMP_PREFIX)
             for name in dirnames:
-                full = os.path.join(dirpath, name)
-                if os.path.islink(full):
-                    os.unlink(full)
-                else:
-                    os.rmdir(full)
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)
+                except NotADirectoryError:  # a symbolic link to a directory: remove the link only
+                    os.unlink(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    continue
         return count
 
     def rename(self, src: str, dst: str) -> None:
         """Rename atomically; across filesystems copy, verify and then delete the source."""
-        source, target = self.path(src), self.path(dst)
-        st = self._call(src, lambda: os.stat(source))
-        if not stat.S_ISREG(st.st_mode):
-            raise FileNotFound(src, "is not a regular file")
-        self._call(dst, lambda: os.makedirs(os.path.dirname(target), exist_ok=True))
-        try:
-            os.rename(source, target)
-            return
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise _translate(src, exc) from exc
-        self.upload(source, dst)
-        if os.stat(target).st_size != st.st_size:
-            raise IntegrityError(f"move {src} -> {dst}: size differs after copy; source kept")
-        os.unlink(source)
+        with self._at(src, follow_last=False) as (src_fd, src_name):
+            st = self._call(src, lambda: os.stat(src_name, dir_fd=src_fd) if src_name else os.fstat(src_fd))
+            if not src_name or not stat.S_ISREG(st.st_mode):
+                raise FileNotFound(src, "is not a regular file")
+            with self._at(dst, follow_last=False, create_dirs=True) as (dst_fd, dst_name):
+                if not dst_name:
+                    raise FileNotFound(dst, "is a directory, not a file")
+                try:
+                    os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise _translate(src, exc) from exc
+            fd = self._open_file(src)
+            try:
+                writer = self.writer(dst)
+                try:
+                    copied = kernel_copy(fd, writer.fileno)
+                    if copied != st.st_size:
+                        raise IntegrityError(f"move {src} -> {dst}: size differs after copy; source kept")
+                    writer.commit()
+                except OSError as exc:
+                    writer.abort()
+                    raise _translate(dst, exc) from exc
+                except BaseException:
+                    writer.abort()
+                    raise
+            finally:
+                os.close(fd)
+            self._call(src, lambda: os.unlink(src_name, dir_fd=src_fd))
 
     def cleanup(self, older_than: float) -> int:
         """Remove temporary files of crashed writes older than ``older_than`` seconds."""
         limit = time.time() - older_than
         removed = 0
-        for dirpath, _dirs, filenames in os.walk(self.root):
+        for _dirpath, _dirs, filenames, dir_fd in os.fwalk(self.root):
             for name in filenames:
                 if name.startswith(TEMP_PREFIX):
-                    full = os.path.join(dirpath, name)
                     try:
-                        if os.lstat(full).st_mtime <= limit:
-                            os.unlink(full)
+                        if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime <= limit:
+                            os.unlink(name, dir_fd=dir_fd)
                             removed += 1
                     except FileNotFoundError:
                         continue

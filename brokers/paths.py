@@ -7,12 +7,14 @@ additionally confines a path on a local filesystem, following symlinks.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import unicodedata
 
 from .errors import PathOutsideWorkspace
 
-__all__ = ["MAX_NAME_BYTES", "MAX_PATH_BYTES", "join_key", "normalize", "resolve_local"]
+__all__ = ["MAX_NAME_BYTES", "MAX_PATH_BYTES", "join_key", "normalize", "open_beneath", "resolve_local"]
 
 MAX_NAME_BYTES = 255
 """Longest single path component, in UTF-8 bytes (the common filesystem limit)."""
@@ -112,3 +114,86 @@ def resolve_local(root: str, rel: str) -> str:
     if real != root and not real.startswith(root.rstrip("/") + "/"):
         raise PathOutsideWorkspace(rel, "a symbolic link leads outside the workspace")
     return target
+
+
+MAX_SYMLINKS = 40
+"""Most symbolic links followed while resolving one path (the kernel's own limit)."""
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_beneath(root: str, rel: str, *, follow_last: bool = True, create_dirs: bool = False) -> tuple[int, str]:
+    """Resolve a workspace path one component at a time with directory descriptors, never leaving ``root``.
+
+    This closes the window between checking a path and using it (a directory swapped for a symbolic link in
+    between): every directory on the way is opened with ``O_NOFOLLOW`` relative to the descriptor of its
+    parent, and a symbolic link met on the way is read (``readlinkat``) and resolved by this function, inside
+    the descriptors it holds, never by the kernel. ``..`` climbs the descriptors held, so it cannot climb above
+    ``root``. Callers then operate with ``dir_fd=`` on the returned directory and a name that is not followed
+    (``O_NOFOLLOW``, ``follow_symlinks=False``, ``rename``/``unlink`` which never follow).
+
+    Args:
+        root: The resolved (``realpath``) workspace root.
+        rel: A path already passed through :func:`normalize` (``""``: the root).
+        follow_last: Resolve a symbolic link in the last component too (for reads); otherwise the last name is
+            returned as is (writes replace a link, deletes remove it).
+        create_dirs: Create missing directories on the way (not the last component).
+
+    Returns:
+        ``(dir_fd, name)``: an open descriptor of the directory holding the target (the caller closes it) and
+        the target's name in it; ``name`` is ``""`` when the path resolves to a directory (``dir_fd`` is then
+        that directory).
+
+    Raises:
+        PathOutsideWorkspace: A symbolic link leads outside the workspace, or there are too many of them.
+        OSError: A component is missing (``ENOENT``) or is not a directory (``ENOTDIR``).
+    """
+    stack = [os.open(root, _DIR_FLAGS)]
+    todo = list(reversed(rel.split("/"))) if rel else []
+    links = 0
+    try:
+        while todo:
+            name = todo.pop()
+            if name in ("", "."):
+                continue
+            if name == "..":
+                if len(stack) == 1:
+                    raise PathOutsideWorkspace(rel, "a symbolic link leads outside the workspace")
+                os.close(stack.pop())
+                continue
+            last = not todo
+            if last and not follow_last:
+                return stack.pop(), name
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=stack[-1])
+            except OSError as exc:
+                if exc.errno == errno.ENOENT and create_dirs and not last:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(name, 0o777, dir_fd=stack[-1])
+                    todo.append(name)
+                    continue
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                try:
+                    target = os.readlink(name, dir_fd=stack[-1])
+                except OSError:  # not a link: a file (fine as the last component) or gone meanwhile
+                    if last and exc.errno == errno.ENOTDIR:
+                        return stack.pop(), name
+                    raise exc from None
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise PathOutsideWorkspace(rel, "too many levels of symbolic links") from None
+                if target.startswith("/"):
+                    inside = target.rstrip("/") == root.rstrip("/") or target.startswith(root.rstrip("/") + "/")
+                    if not inside:
+                        raise PathOutsideWorkspace(rel, "a symbolic link leads outside the workspace") from None
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                    target = target[len(root.rstrip("/")):]
+                todo.extend(reversed(target.split("/")))
+                continue
+            stack.append(fd)
+        return stack.pop(), ""
+    finally:
+        for fd in stack:
+            os.close(fd)

@@ -50,7 +50,7 @@ def test_write_is_fsynced_and_renamed(host_broker, host_root, monkeypatch):
     calls = []
     monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync"))
     real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b)))
+    monkeypatch.setattr(os, "replace", lambda a, b, **kw: (calls.append("replace"), real_replace(a, b, **kw)))
     host_broker.write_bytes("a.txt", b"x")
     assert calls == ["fsync", "replace", "fsync"]  # file, rename, directory
 
@@ -111,7 +111,7 @@ def test_partial_download_links_in_place(host_broker, host_root, tmp_path):
 def test_move_across_filesystems_copies_verifies_then_deletes(host_broker, host_root, monkeypatch):
     host_broker.write_bytes("a/src.bin", b"s" * 5000)
 
-    def exdev(a, b):
+    def exdev(a, b, **kw):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "rename", exdev)
@@ -122,7 +122,7 @@ def test_move_across_filesystems_copies_verifies_then_deletes(host_broker, host_
 
 def test_failed_cross_filesystem_move_keeps_the_source(host_broker, host_root, monkeypatch):
     host_broker.write_bytes("src.bin", b"precious")
-    monkeypatch.setattr(os, "rename", lambda a, b: (_ for _ in ()).throw(OSError(errno.EXDEV, "cross-device")))
+    monkeypatch.setattr(os, "rename", lambda a, b, **kw: (_ for _ in ()).throw(OSError(errno.EXDEV, "cross-device")))
     monkeypatch.setattr(localfs, "kernel_copy", lambda s, d: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
     with pytest.raises(brokers.BrokerError):
         host_broker.move("src.bin", "dst.bin")

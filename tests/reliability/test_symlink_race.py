@@ -1,0 +1,99 @@
+"""A symlink swapped in between the broker's check and its use must never let a write (or delete) out."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+import brokers
+
+
+def _flipper(ws, outside, stop: threading.Event, flips: list[int]) -> None:
+    """Keep swapping ws/d between a real directory and a symlink to the outside directory (atomic renames).
+
+    The broker may create ``d`` itself (makedirs) while it is momentarily absent; the flipper copes.
+    """
+    d, real, tmp = ws / "d", ws / "d.real", ws / "d.tmp"
+    n = 0
+    while not stop.is_set():
+        try:
+            # -> a real directory
+            if d.is_symlink():
+                os.unlink(d)
+            if not d.exists():
+                if real.is_dir():
+                    os.rename(real, d)
+                else:
+                    d.mkdir()
+            time.sleep(0)
+            # -> a symlink leading outside
+            if d.is_dir() and not d.is_symlink():
+                if real.exists():
+                    shutil.rmtree(d)
+                else:
+                    os.rename(d, real)
+            if tmp.is_symlink():
+                os.unlink(tmp)
+            os.symlink(outside, tmp)
+            os.rename(tmp, d)
+            time.sleep(0)
+            n += 1
+        except OSError:
+            continue
+    flips.append(n)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("operation", ["write_bytes", "open_wb", "upload", "move_to", "delete", "read"])
+def test_symlink_swapped_in_during_operations_never_escapes(tmp_path, operation):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_bytes(b"outside secret")
+    (outside / "victim").write_bytes(b"keep me")
+    broker = brokers.get_broker({"broker": {"type": "host", "host_path": str(ws)}})
+    local = tmp_path / "local.bin"
+    local.write_bytes(b"pwned")
+    (ws / "src").write_bytes(b"pwned")
+
+    stop, flips = threading.Event(), []
+    thread = threading.Thread(target=_flipper, args=(ws, outside, stop, flips), daemon=True)
+    thread.start()
+    leaks = 0
+    deadline = time.monotonic() + 1.5
+    attempts = 0
+    try:
+        while time.monotonic() < deadline:
+            attempts += 1
+            try:
+                if operation == "write_bytes":
+                    broker.write_bytes("d/f", b"pwned")
+                elif operation == "open_wb":
+                    with broker.open("d/f", "wb") as f:
+                        f.write(b"pwned")
+                elif operation == "upload":
+                    broker.upload(local, "d/f")
+                elif operation == "move_to":
+                    if not (ws / "src").exists():
+                        (ws / "src").write_bytes(b"pwned")
+                    broker.move("src", "d/f")
+                elif operation == "delete":
+                    broker.delete("d/victim", missing_ok=True)
+                elif operation == "read" and broker.read_bytes("d/f") == b"outside secret":
+                    leaks += 1
+            except (brokers.BrokerError, OSError):
+                pass
+    finally:
+        stop.set()
+        thread.join(10)
+    assert flips and flips[0] > 10, "the flipper thread did not run"
+    assert attempts > 20
+    assert (outside / "f").read_bytes() == b"outside secret"
+    assert (outside / "victim").read_bytes() == b"keep me"
+    assert sorted(os.listdir(outside)) == ["f", "victim"], "a temporary or moved file landed outside"
+    assert leaks == 0, f"{leaks} reads returned the content of a file outside the workspace"
