@@ -32,9 +32,12 @@ from .errors import AccessDenied, BrokerError, FileNotFound, MissingDependency, 
 if TYPE_CHECKING:
     import nfs_rs
 
-__all__ = ["ConnectionPool", "Endpoint", "MaybeDone", "is_transient", "load_nfs_rs", "translate"]
+__all__ = ["TRANSFER_CHUNK", "ConnectionPool", "Endpoint", "MaybeDone", "is_transient", "load_nfs_rs", "translate"]
 
 T = TypeVar("T")
+
+TRANSFER_CHUNK = 16 * 1024 * 1024
+"""Largest read or write handed to nfs-rs in one call (it splits it further into parallel RPCs)."""
 
 DEFAULT_VERSION = "3"
 """Protocol used when ``nfs_version`` is not configured: NFSv3 needs no client state and is served everywhere."""
@@ -112,7 +115,8 @@ class Endpoint:
     nfs_port: int | None = None
     mount_port: int | None = None
     connect_timeout: float = 10.0
-    operation_timeout: float = 120.0
+    operation_timeout: float = 60.0
+    """Deadline of one NFS call; transfers are cut into :data:`TRANSFER_CHUNK` pieces so each fits easily."""
     readdir_buffer: int | None = None
     """Directory reply size limit in bytes (None: from the server's limits); small values mean more pages."""
 
@@ -155,10 +159,20 @@ class Connection:
         self.lock = threading.Lock()
         self.broken = False
 
-    def close(self) -> None:
-        """Close the client, ignoring errors (it is being thrown away)."""
-        with contextlib.suppress(Exception):  # a broken connection may fail to close; it is dropped anyway
-            self.client.close()
+    def close(self, wait: bool = True) -> None:
+        """Close the client, ignoring errors; ``wait=False`` closes in the background.
+
+        Closing a connection the server has reset can take until the RPC deadline (nfs-rs waits for the
+        dead transport), which must not stall the operation being retried.
+        """
+        def close() -> None:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close; it is dropped anyway
+                self.client.close()
+
+        if wait:
+            close()
+        else:
+            threading.Thread(target=close, name="brokers-nfs-close", daemon=True).start()
 
 
 class ConnectionPool:
@@ -258,10 +272,10 @@ class ConnectionPool:
         conn.lock.release()
 
     def discard(self, conn: Connection) -> None:
-        """Drop a connection after a transient failure (it is closed, others keep working)."""
+        """Drop a connection after a transient failure (closed in the background; others keep working)."""
         conn.broken = True
         if self._pid == os.getpid():
-            conn.close()
+            conn.close(wait=False)
 
     def run(self, fn: Callable[[nfs_rs.Client], T], rel: str, *, mutation: bool = False) -> T:
         """Run ``fn(client)`` with retries; translate failures.
@@ -311,5 +325,8 @@ class ConnectionPool:
         self._check_fork()
         with self._guard:
             conns, self._conns = self._conns, []
-        for conn in conns:
-            conn.close()
+        closers = [threading.Thread(target=conn.close, daemon=True) for conn in conns]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join()

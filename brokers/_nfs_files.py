@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from ._nfs_direct import Connection, ConnectionPool, MaybeDone, is_transient, translate
+from ._nfs_direct import TRANSFER_CHUNK, Connection, ConnectionPool, MaybeDone, is_transient, translate
 from .broker import Writer
 from .errors import BrokerError, FileNotFound, IntegrityError, StorageUnavailable
 from .localfs import TEMP_PREFIX
@@ -48,6 +48,10 @@ def _file_info(rel: str, info: Any) -> FileInfo:
 
 def _page(client: nfs_rs.Client, remote: str, position: Any) -> Any:
     return client.scandir_page(remote, position)
+
+
+def _write_at(handle: Any, data: memoryview, offset: int) -> int:
+    return int(handle.write_at(data, offset))
 
 
 def _rmdir(client: nfs_rs.Client, remote: str) -> None:
@@ -178,7 +182,7 @@ class _RawReader(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
+        view = memoryview(buffer).cast("B")[:TRANSFER_CHUNK]
         if not len(view):
             return 0
         pos = self._pos
@@ -209,15 +213,15 @@ class _DirectWriter(Writer):
         self._finished = False
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        chunk = bytes(data)
-        offset = self._offset
+        view = memoryview(data).cast("B")
         try:
-            written = int(self._pinned.call(lambda f: f.write_at(chunk, offset)))
+            for i in range(0, len(view), TRANSFER_CHUNK):
+                chunk, offset = view[i:i + TRANSFER_CHUNK], self._offset
+                self._offset += int(self._pinned.call(functools.partial(_write_at, data=chunk, offset=offset)))
         except BaseException:
             self.abort()
             raise
-        self._offset += written
-        return written
+        return len(view)
 
     def commit(self) -> None:
         if self._finished:
@@ -339,7 +343,17 @@ class DirectFiles:
 
         def do(client: nfs_rs.Client) -> bytes:
             with client.open(remote, "rb") as f:
-                return bytes(f.read_at(start, size))
+                if 0 <= size <= TRANSFER_CHUNK:
+                    return bytes(f.read_at(start, size))
+                parts, offset = [], start
+                while size < 0 or offset < start + size:
+                    want = TRANSFER_CHUNK if size < 0 else min(TRANSFER_CHUNK, start + size - offset)
+                    part = f.read_at(offset, want)
+                    parts.append(part)
+                    offset += len(part)
+                    if len(part) < want:
+                        break
+                return b"".join(parts)
 
         try:
             return self.pool.run(do, rel)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import brokers
+from brokers._nfs_direct import TRANSFER_CHUNK
 from brokers.nfs import NfsBroker
 
 pytestmark = pytest.mark.nfs
@@ -69,7 +70,18 @@ def test_ranged_reads_fetch_only_the_range(broker, nfs_workspace, spy):
     spy.clear()
     assert broker.read_bytes("r.bin", len(data) - 5, len(data) + 50) == data[-5:]
     assert broker.read_bytes("r.bin") == data
-    assert [c[1:] for c in spy] == [(len(data) - 5, 55), (0, -1)]
+    assert [c[1:] for c in spy] == [(len(data) - 5, 55), (0, TRANSFER_CHUNK)]  # one call; short at EOF
+
+
+def test_large_transfers_are_cut_into_bounded_calls(broker, spy):
+    data = payload(TRANSFER_CHUNK * 2 + 1000, 8)
+    broker.write_bytes("big.bin", data)
+    assert [c[1:] for c in spy] == [(0, TRANSFER_CHUNK), (TRANSFER_CHUNK, TRANSFER_CHUNK),
+                                    (2 * TRANSFER_CHUNK, 1000)]
+    spy.clear()
+    assert broker.read_bytes("big.bin", 10) == data[10:]
+    assert [c[1:] for c in spy] == [(10, TRANSFER_CHUNK), (10 + TRANSFER_CHUNK, TRANSFER_CHUNK),
+                                    (10 + 2 * TRANSFER_CHUNK, TRANSFER_CHUNK)]  # the last one short at EOF
 
 
 def test_streaming_reader_has_a_bounded_buffer(broker, nfs_workspace, spy):
