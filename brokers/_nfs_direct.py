@@ -32,12 +32,16 @@ from .errors import AccessDenied, BrokerError, FileNotFound, MissingDependency, 
 if TYPE_CHECKING:
     import nfs_rs
 
-__all__ = ["TRANSFER_CHUNK", "ConnectionPool", "Endpoint", "MaybeDone", "is_transient", "load_nfs_rs", "translate"]
+__all__ = ["READ_CHUNK", "WRITE_CHUNK", "ConnectionPool", "Endpoint", "MaybeDone", "is_transient", "load_nfs_rs",
+           "translate"]
 
 T = TypeVar("T")
 
-TRANSFER_CHUNK = 16 * 1024 * 1024
-"""Largest read or write handed to nfs-rs in one call (it splits it further into parallel RPCs)."""
+READ_CHUNK = 16 * 1024 * 1024
+"""Largest read handed to nfs-rs in one call (it splits it further into up to eight parallel RPCs)."""
+WRITE_CHUNK = 64 * 1024 * 1024
+"""Largest write handed to nfs-rs in one call: each call ends with a COMMIT, so fewer, larger calls are faster
+(64 MiB stays well inside the RPC deadline at any plausible speed)."""
 
 DEFAULT_VERSION = "3"
 """Protocol used when ``nfs_version`` is not configured: NFSv3 needs no client state and is served everywhere."""
@@ -116,7 +120,7 @@ class Endpoint:
     mount_port: int | None = None
     connect_timeout: float = 10.0
     operation_timeout: float = 60.0
-    """Deadline of one NFS call; transfers are cut into :data:`TRANSFER_CHUNK` pieces so each fits easily."""
+    """Deadline of one NFS call; transfers are cut into :data:`READ_CHUNK`/:data:`WRITE_CHUNK` pieces."""
     readdir_buffer: int | None = None
     """Directory reply size limit in bytes (None: from the server's limits); small values mean more pages."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from ._nfs_direct import TRANSFER_CHUNK, Connection, ConnectionPool, MaybeDone, is_transient, translate
+from ._nfs_direct import READ_CHUNK, WRITE_CHUNK, Connection, ConnectionPool, MaybeDone, is_transient, translate
 from .broker import Writer
 from .errors import BrokerError, FileNotFound, IntegrityError, StorageUnavailable
 from .localfs import TEMP_PREFIX
@@ -182,7 +182,7 @@ class _RawReader(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")[:TRANSFER_CHUNK]
+        view = memoryview(buffer).cast("B")[:READ_CHUNK]
         if not len(view):
             return 0
         pos = self._pos
@@ -215,8 +215,8 @@ class _DirectWriter(Writer):
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
         try:
-            for i in range(0, len(view), TRANSFER_CHUNK):
-                chunk, offset = view[i:i + TRANSFER_CHUNK], self._offset
+            for i in range(0, len(view), WRITE_CHUNK):
+                chunk, offset = view[i:i + WRITE_CHUNK], self._offset
                 self._offset += int(self._pinned.call(functools.partial(_write_at, data=chunk, offset=offset)))
         except BaseException:
             self.abort()
@@ -343,11 +343,11 @@ class DirectFiles:
 
         def do(client: nfs_rs.Client) -> bytes:
             with client.open(remote, "rb") as f:
-                if 0 <= size <= TRANSFER_CHUNK:
+                if 0 <= size <= READ_CHUNK:
                     return bytes(f.read_at(start, size))
                 parts, offset = [], start
                 while size < 0 or offset < start + size:
-                    want = TRANSFER_CHUNK if size < 0 else min(TRANSFER_CHUNK, start + size - offset)
+                    want = READ_CHUNK if size < 0 else min(READ_CHUNK, start + size - offset)
                     part = f.read_at(offset, want)
                     parts.append(part)
                     offset += len(part)

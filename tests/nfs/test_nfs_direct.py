@@ -12,7 +12,7 @@ import time
 import pytest
 
 import brokers
-from brokers._nfs_direct import TRANSFER_CHUNK
+from brokers._nfs_direct import READ_CHUNK, WRITE_CHUNK
 from brokers.nfs import NfsBroker
 
 pytestmark = pytest.mark.nfs
@@ -70,18 +70,19 @@ def test_ranged_reads_fetch_only_the_range(broker, nfs_workspace, spy):
     spy.clear()
     assert broker.read_bytes("r.bin", len(data) - 5, len(data) + 50) == data[-5:]
     assert broker.read_bytes("r.bin") == data
-    assert [c[1:] for c in spy] == [(len(data) - 5, 55), (0, TRANSFER_CHUNK)]  # one call; short at EOF
+    assert [c[1:] for c in spy] == [(len(data) - 5, 55), (0, READ_CHUNK)]  # one call; short at EOF
 
 
-def test_large_transfers_are_cut_into_bounded_calls(broker, spy):
-    data = payload(TRANSFER_CHUNK * 2 + 1000, 8)
+def test_large_transfers_are_cut_into_bounded_calls(broker, spy, monkeypatch):
+    monkeypatch.setattr("brokers._nfs_files.WRITE_CHUNK", 1 << 20)
+    monkeypatch.setattr("brokers._nfs_files.READ_CHUNK", 1 << 20)
+    data = payload((2 << 20) + 1000, 8)
     broker.write_bytes("big.bin", data)
-    assert [c[1:] for c in spy] == [(0, TRANSFER_CHUNK), (TRANSFER_CHUNK, TRANSFER_CHUNK),
-                                    (2 * TRANSFER_CHUNK, 1000)]
+    assert [c[1:] for c in spy] == [(0, 1 << 20), (1 << 20, 1 << 20), (2 << 20, 1000)]
     spy.clear()
     assert broker.read_bytes("big.bin", 10) == data[10:]
-    assert [c[1:] for c in spy] == [(10, TRANSFER_CHUNK), (10 + TRANSFER_CHUNK, TRANSFER_CHUNK),
-                                    (10 + 2 * TRANSFER_CHUNK, TRANSFER_CHUNK)]  # the last one short at EOF
+    assert [c[1:] for c in spy] == [(10, 1 << 20), (10 + (1 << 20), 1 << 20), (10 + (2 << 20), 1 << 20)]
+    assert WRITE_CHUNK >= READ_CHUNK >= 1 << 20
 
 
 def test_streaming_reader_has_a_bounded_buffer(broker, nfs_workspace, spy):
