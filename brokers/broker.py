@@ -13,12 +13,14 @@ The class is laid out in three visibly separate parts:
 from __future__ import annotations
 
 import abc
+import builtins
 import contextlib
 import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import cached_property
@@ -154,6 +156,8 @@ class Broker(abc.ABC):
 
     broker_type: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
+    bulk_workers: ClassVar[int] = 8
+    """Files transferred at the same time by :meth:`upload_many` and :meth:`download_many`."""
     config_schema: ClassVar[dict[str, Any] | None] = None
     """JSON Schema of the ``broker`` object, for third-party broker types (built-ins live in the main schema)."""
 
@@ -280,6 +284,68 @@ class Broker(abc.ABC):
             if source is not None:
                 _replace_with_symlink(source, dest)
                 return dest
+        self._download_file(rel, dest)
+        return dest
+
+    def upload_many(self, pairs: Iterable[tuple[str | os.PathLike[str], str]], *,
+                    workers: int | None = None) -> int:
+        """Upload many local files, several at a time; each one atomically, as :meth:`upload` does.
+
+        Every workspace path is checked before anything is sent. The first failure stops the files not yet
+        started and is raised once the running ones have ended; files already uploaded stay.
+
+        Args:
+            pairs: ``(local file, workspace path)`` pairs.
+            workers: Files in flight at once (default :attr:`bulk_workers`).
+
+        Returns:
+            The number of files uploaded.
+        """
+        jobs = [(os.fspath(local), normalize(path)) for local, path in pairs]
+        return self._bulk(self._upload, jobs, workers)
+
+    def download_many(self, pairs: Iterable[tuple[str, str | os.PathLike[str]]], *,
+                      workers: int | None = None) -> builtins.list[str]:
+        """Download many workspace files, several at a time; each as :meth:`download` does (no partial links).
+
+        Every workspace path is checked before anything is fetched. The first failure stops the files not yet
+        started and is raised once the running ones have ended.
+
+        Args:
+            pairs: ``(workspace path, local file)`` pairs.
+            workers: Files in flight at once (default :attr:`bulk_workers`).
+
+        Returns:
+            The local paths written, in the order given.
+        """
+        jobs = [(normalize(path), os.path.abspath(os.fspath(local))) for path, local in pairs]
+        for directory in {os.path.dirname(dest) for _, dest in jobs}:
+            os.makedirs(directory, exist_ok=True)
+        self._bulk(self._download_file, jobs, workers)
+        return [dest for _, dest in jobs]
+
+    def _bulk(self, fn: Callable[[str, str], Any], jobs: builtins.list[tuple[str, str]], workers: int | None) -> int:
+        """Run ``fn(a, b)`` for each job on a bounded pool; raise the first failure after the others stop."""
+        if not jobs:
+            return 0
+        size = max(1, min(workers or self.bulk_workers, len(jobs)))
+        if size == 1:
+            for a, b in jobs:
+                fn(a, b)
+            return len(jobs)
+        with ThreadPoolExecutor(size, thread_name_prefix=f"brokers-{self.broker_type}-bulk") as pool:
+            futures: builtins.list[Future[Any]] = [pool.submit(fn, a, b) for a, b in jobs]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                for future in pending:
+                    future.cancel()
+                wait(pending)
+                raise failed.exception()  # type: ignore[misc]
+        return len(jobs)
+
+    def _download_file(self, rel: str, dest: str) -> None:
+        """Download one file to ``dest`` (its directory exists): a temporary file renamed into place."""
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".brokers-tmp-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -290,7 +356,6 @@ class Broker(abc.ABC):
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        return dest
 
     def local_path(self, path: str) -> str | None:
         """Return where the file can be read directly on this machine, or None (then read through the broker)."""
