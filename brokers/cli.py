@@ -278,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``brokers`` command; return its exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve"]:  # a REMAINDER argument does not take leading options: mark them as positional
+        args_list = ["serve", "--", *args_list[1:]]
     try:
         args = build_parser().parse_args(args_list)
     except UsageError as exc:
