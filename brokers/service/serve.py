@@ -107,4 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Raises:
         MissingDependency: The ``service`` extra is not installed.
     """
-    return run(build_parser().parse_args(list(sys.argv[1:] if argv is None else argv)))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--"]:  # what a CLI passes to keep argparse from taking our options for its own
+        args = args[1:]
+    return run(build_parser().parse_args(args))
