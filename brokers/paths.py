@@ -40,8 +40,8 @@ def normalize(path: object, *, allow_root: bool = False) -> str:
 
     Raises:
         PathOutsideWorkspace: The path is not a string, is absolute, escapes with ``..``, holds a NUL byte, a
-            backslash, a control character, an empty component, a Unicode look-alike of ``/`` or ``.``, or is
-            too long.
+            backslash, a control character, a lone surrogate, an empty component, a Unicode look-alike of ``/``
+            or ``.``, or is too long.
     """
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
@@ -53,6 +53,10 @@ def normalize(path: object, *, allow_root: bool = False) -> str:
         raise PathOutsideWorkspace(path, "backslashes are not allowed; use '/'")
     if any(ord(c) < 32 or ord(c) == 127 for c in path):
         raise PathOutsideWorkspace(path, "control characters are not allowed")
+    if any("\ud800" <= c <= "\udfff" for c in path):
+        # Lone surrogates (and undecodable bytes smuggled in as surrogateescape) are not Unicode text: an S3 key
+        # or an NFS name cannot hold them, and encoding them for the local filesystem would fail or differ.
+        raise PathOutsideWorkspace(path, "lone surrogates are not allowed (a path must be valid Unicode)")
     if any(c in _SLASH_LOOKALIKES or c in _DOT_LOOKALIKES for c in path):
         raise PathOutsideWorkspace(path, "Unicode look-alikes of '/' or '.' are not allowed")
     folded = unicodedata.normalize("NFKC", path).split("/")
