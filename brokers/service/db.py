@@ -1,4 +1,9 @@
-"""Engine, sessions and migrations (Alembic ``upgrade head`` on startup)."""
+"""Engine, sessions and migrations (Alembic ``upgrade head`` on startup).
+
+Alembic is only imported when a migration has to run: a database already at :data:`HEAD` is left alone, and an
+empty one gets the current tables from the models and is stamped with :data:`HEAD` (Alembic's recommended
+"create_all, then stamp" for new databases), so that ``brokers serve`` answers quickly.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["MIGRATIONS", "make_engine", "make_sessions", "upgrade"]
+__all__ = ["HEAD", "MIGRATIONS", "make_engine", "make_sessions", "upgrade"]
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 """The Alembic script directory shipped with the package."""
+HEAD = "0001"
+"""The newest migration's revision (a test checks it against the script directory)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -47,6 +54,25 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (Alembic ``upgrade head``)."""
+    from .models import Base
+
+    with engine.begin() as connection:
+        tables = set(inspect(connection).get_table_names())
+        if "alembic_version" in tables:
+            if list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [HEAD]:
+                return
+        elif not tables & set(Base.metadata.tables):
+            Base.metadata.create_all(connection)
+            connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                                    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+            connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
+            log.info("created the service tables (schema revision %s)", HEAD)
+            return
+    run_migrations(engine)
+
+
+def run_migrations(engine: Engine, revision: str = "head") -> None:
+    """Run Alembic ``upgrade`` to ``revision`` on the engine's database."""
     from alembic import command
     from alembic.config import Config
 
@@ -54,4 +80,4 @@ def upgrade(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
