@@ -16,6 +16,7 @@ from brokers import __version__
 from .db import make_engine, make_sessions, upgrade
 from .http_errors import install_handlers
 from .models import Workspace
+from .openapi import install_openapi
 from .routes import router
 from .security import SecretBox, TokenChecker, secret_paths
 from .settings import Settings, hide_password
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.service = state
     install_handlers(app)
+    install_openapi(app)
     app.include_router(router, prefix="/v6")
     app.include_router(router, prefix="/v7")
 

@@ -56,7 +56,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--usage-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="a measurement taking longer frees its worker slot (default 60)")
     parser.add_argument("--usage-workers", type=int, default=4, metavar="N",
-                        help="measurements running at once (default 4)")
+                        help="measurements running at once (default 4; 0 turns measuring off)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 

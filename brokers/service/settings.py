@@ -46,7 +46,7 @@ class Settings:
             decrypt (key rotation). Empty: secrets are stored as given.
         usage_interval: Seconds between two measurements of a workspace's usage.
         usage_timeout: Seconds after which a measurement in progress stops holding a worker slot.
-        usage_workers: How many measurements may run at once.
+        usage_workers: How many measurements may run at once; 0 turns measuring off.
         check_access: Let validation try to reach the store (the S3 ``bucket_access`` warning).
     """
 

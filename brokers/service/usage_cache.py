@@ -54,7 +54,7 @@ class UsageRefresher:
         box: Decrypts secrets of stored configurations.
         interval: Seconds after which a measurement is stale (and after which a failed one is retried).
         timeout: Seconds after which a running measurement gives its worker slot back.
-        workers: Measurements running at once.
+        workers: Measurements running at once; 0 disables measuring (the size fields stay as stored).
         tick: Seconds between two scheduler passes.
     """
 
@@ -68,14 +68,15 @@ class UsageRefresher:
         self._tick = tick
         self._clock = clock
         self._lock = threading.Lock()
-        self._state = _State(free=max(1, workers))
+        self.enabled = workers > 0
+        self._state = _State(free=workers)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the scheduler thread (idempotent)."""
-        if self._thread is None or not self._thread.is_alive():
+        """Start the scheduler thread (idempotent; nothing when measuring is disabled)."""
+        if self.enabled and (self._thread is None or not self._thread.is_alive()):
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="brokers-usage", daemon=True)
             self._thread.start()
@@ -89,6 +90,8 @@ class UsageRefresher:
 
     def refresh(self, ids: Iterable[int]) -> None:
         """Measure these workspaces as soon as a slot is free (again after the current run, if one is running)."""
+        if not self.enabled:
+            return
         with self._lock:
             for ws_id in ids:
                 self._state.wanted.add(ws_id)
