@@ -119,3 +119,22 @@ def test_a_failing_store_leaves_the_sizes_unknown(service, tmp_path) -> None:
     got = sizes(service, ws_id)
     assert got["used_size"] in (None, 0)
     assert service.client.get("/v6/workspaces/").status_code == 200
+
+
+def test_s3_usage_through_the_service(service, s3_config, make_s3_broker) -> None:
+    """An S3 workspace (real moto server): used_size sums the objects, total_size is null (no capacity)."""
+    broker = make_s3_broker()
+    broker.write_bytes("a", b"a" * 300)
+    broker.write_bytes("d/b", b"b" * 4000)
+    created = service.client.post("/v6/workspaces/", json={"title": "Bucket", "configuration": s3_config})
+    assert created.status_code == 201
+    assert created.json()["configuration"]["broker"]["credentials"]["secret_access_key"] == "************"
+    got = service.wait_for(lambda: (s := sizes(service, created.json()["id"]))["usage_measured"] and s, timeout=20)
+    assert (got["used_size"], got["total_size"]) == (4300, None)
+    # The secret was decrypted for the measurement, and is still encrypted at rest.
+    quota = {**s3_config, "broker": {**s3_config["broker"], "total_size": 10_000}}
+    quota["broker"]["credentials"] = {"access_key_id": "************", "secret_access_key": "************"}
+    assert service.client.patch(f"/v6/workspaces/{created.json()['id']}/",
+                                json={"configuration": quota}).status_code == 204
+    got = service.wait_for(lambda: (s := sizes(service, created.json()["id"]))["usage_measured"] and s, timeout=20)
+    assert (got["used_size"], got["total_size"]) == (4300, 10_000)
