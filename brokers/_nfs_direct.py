@@ -21,6 +21,7 @@ import itertools
 import os
 import posixpath
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +33,8 @@ from .errors import AccessDenied, BrokerError, FileNotFound, MissingDependency, 
 if TYPE_CHECKING:
     import nfs_rs
 
-__all__ = ["READ_CHUNK", "WRITE_CHUNK", "ConnectionPool", "Endpoint", "MaybeDone", "is_transient", "load_nfs_rs",
-           "translate"]
+__all__ = ["READ_CHUNK", "URL_SAFE", "WRITE_CHUNK", "ConnectionPool", "Endpoint", "MaybeDone", "is_transient",
+           "load_nfs_rs", "translate"]
 
 T = TypeVar("T")
 
@@ -49,6 +50,7 @@ DEFAULT_VERSION = "3"
 _TRANSIENT_ERRNOS = frozenset({errno.ESTALE, errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED,
                                errno.ETIMEDOUT, errno.EPIPE, errno.ENOTCONN, errno.EHOSTDOWN, errno.EAGAIN,
                                errno.EIO})
+URL_SAFE = re.compile(r"^[A-Za-z0-9._~/-]+$")
 _TRANSIENT_TYPES = frozenset({"NfsRpcError", "NfsRetryableError", "NfsStateLostError", "NfsLostOpenStateError",
                               "NfsClientClosedError"})
 _TRANSIENT_CODES = ("STALE", "DELAY", "JUKEBOX", "GRACE", "BADSESSION", "DEADSESSION", "BAD_STATEID",
@@ -87,6 +89,11 @@ def is_transient(exc: BaseException) -> bool:
         return True
     code = getattr(exc, "code_name", None) or ""
     if any(code.endswith(c) for c in _TRANSIENT_CODES):
+        return True
+    action = getattr(getattr(exc, "recovery_action", None), "value", None)
+    if action in ("retry", "reopen", "remount"):
+        return True
+    if str(getattr(exc, "message", "")).startswith("RPC error"):  # transport trouble, e.g. a failed rebind
         return True
     return getattr(exc, "errno", None) in _TRANSIENT_ERRNOS
 
@@ -130,21 +137,28 @@ class Endpoint:
         return f"nfs://{host}{path}"
 
     def candidates(self) -> list[tuple[str, str]]:
-        """Mount roots to try, best first, each with the workspace's path below it."""
+        """Mount roots to try, best first, each with the workspace's path below it.
+
+        NFSv3 starts at the workspace directory itself, NFSv4.1 at its parent (nfs-rs cannot list the root of
+        an NFSv4 mount); both walk up through the ancestors, so a workspace directory that does not exist yet
+        (or whose name cannot be put in a URL) is reached from an existing ancestor. NFSv4.1 climbs to the
+        pseudo root ``/`` only for a top-level export. Roots with characters outside ``[A-Za-z0-9._~/-]``
+        are skipped: nfs-rs would read ``?``, ``#`` or ``%`` in a URL as syntax.
+        """
         export = self.export.rstrip("/") or "/"
-        if self.version != "3":
-            if export == "/":
-                return [("/", "")]
-            parent, name = posixpath.split(export)
-            return [(parent, name)]
         out: list[tuple[str, str]] = []
         root, rest = export, ""
         while True:
             out.append((root, rest))
             if root == "/":
-                return out
+                break
             root, name = posixpath.split(root)
             rest = f"{name}/{rest}".rstrip("/")
+        if self.version != "3":
+            out = out[1:] or out  # never the workspace directory itself
+            if len(out) > 1:
+                out = [c for c in out if c[0] != "/"]
+        return [c for c in out if URL_SAFE.match(c[0])]
 
     def connect(self, path: str) -> nfs_rs.Client:
         """Open one client mounted at ``path`` (raw ``nfs_rs`` errors)."""
@@ -240,10 +254,17 @@ class ConnectionPool:
                     raise
                 last = exc
                 continue
+            if root == "/" and base and self.endpoint.version != "3":
+                top = base.split("/")[0]
+                if not client.exists(top):  # the NFSv4 pseudo root lists the exports: this one is not there
+                    Connection(client).close()
+                    last = FileNotFoundError(f"no export {self.endpoint.export} in the server's pseudo root")
+                    continue
             self.root, self.base = root, base
             return Connection(client)
-        assert last is not None
-        raise last
+        detail = getattr(last, "message", None) or str(last) if last else "no mountable directory"
+        raise BrokerError(f"cannot mount {self.endpoint.server}:{self.endpoint.export} "
+                          f"(NFSv{self.endpoint.version}): {detail}") from last
 
     def acquire(self) -> Connection:
         """Take a connection (locked): an idle one, a new one while below ``size``, else wait for one."""
@@ -329,6 +350,8 @@ class ConnectionPool:
         self._check_fork()
         with self._guard:
             conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.broken = True  # files still open on it are reopened on a new connection when next used
         closers = [threading.Thread(target=conn.close, daemon=True) for conn in conns]
         for closer in closers:
             closer.start()

@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from ._nfs_direct import READ_CHUNK, WRITE_CHUNK, Connection, ConnectionPool, MaybeDone, is_transient, translate
+from ._nfs_direct import (
+    READ_CHUNK,
+    URL_SAFE,
+    WRITE_CHUNK,
+    Connection,
+    ConnectionPool,
+    MaybeDone,
+    is_transient,
+    translate,
+)
 from .broker import Writer
 from .errors import BrokerError, FileNotFound, IntegrityError, StorageUnavailable
 from .localfs import TEMP_PREFIX
@@ -48,6 +57,21 @@ def _file_info(rel: str, info: Any) -> FileInfo:
 
 def _page(client: nfs_rs.Client, remote: str, position: Any) -> Any:
     return client.scandir_page(remote, position)
+
+
+def _read_range(handle: Any, start: int, size: int) -> bytes:
+    """Read ``size`` bytes (-1: to the end) from ``start`` in calls of at most :data:`READ_CHUNK`."""
+    if 0 <= size <= READ_CHUNK:
+        return bytes(handle.read_at(start, size))
+    parts, offset = [], start
+    while size < 0 or offset < start + size:
+        want = READ_CHUNK if size < 0 else min(READ_CHUNK, start + size - offset)
+        part = handle.read_at(offset, want)
+        parts.append(part)
+        offset += len(part)
+        if len(part) < want:
+            break
+    return b"".join(parts)
 
 
 def _write_at(handle: Any, data: memoryview, offset: int) -> int:
@@ -91,7 +115,7 @@ class _Pinned:
             try:
                 st = client.stat(self.remote)
             except BaseException:
-                handle.close()
+                handle_close_quietly(handle)
                 raise
             return handle, int(st.fileid)
 
@@ -124,9 +148,11 @@ class _Pinned:
             except BrokerError:
                 raise
             except Exception as exc:
-                if not is_transient(exc):
+                # A file closed under us: another thread dropped its connection after a failure. Reopen it.
+                closed = type(exc).__name__ == "NfsClosedResourceError" and conn is not None and conn.broken
+                if not (closed or is_transient(exc)):
                     raise translate(exc, self.rel) from exc
-                if conn is not None:
+                if conn is not None and not conn.broken:
                     self.pool.discard(conn)
                 self._conn, self._file = None, None
                 if attempt + 1 == self.pool.attempts:
@@ -342,18 +368,11 @@ class DirectFiles:
         size = -1 if end is None else end - start
 
         def do(client: nfs_rs.Client) -> bytes:
-            with client.open(remote, "rb") as f:
-                if 0 <= size <= READ_CHUNK:
-                    return bytes(f.read_at(start, size))
-                parts, offset = [], start
-                while size < 0 or offset < start + size:
-                    want = READ_CHUNK if size < 0 else min(READ_CHUNK, start + size - offset)
-                    part = f.read_at(offset, want)
-                    parts.append(part)
-                    offset += len(part)
-                    if len(part) < want:
-                        break
-                return b"".join(parts)
+            f = client.open(remote, "rb")
+            try:
+                return _read_range(f, start, size)
+            finally:
+                handle_close_quietly(f)  # the bytes are in hand: a failed CLOSE of a reader changes nothing
 
         try:
             return self.pool.run(do, rel)
@@ -452,22 +471,23 @@ class DirectFiles:
     def fs_stat(self) -> Any:
         """The server's FSSTAT for the export (capacity, free bytes)."""
         stat = self.pool.run(lambda c: c.fs_stat(), "")
-        if not stat.total_bytes and self.pool.base:
-            # Mounted on the NFSv4 pseudo root, which has no capacity: ask from inside the export.
-            endpoint = self.pool.endpoint
-
-            def inside() -> Any:
-                client = endpoint.connect(endpoint.export)
-                try:
-                    return client.fs_stat()
-                finally:
-                    client.close()
-
-            try:
-                stat = inside()
-            except Exception as exc:
-                raise translate(exc, "") from exc
-        return stat
+        if stat.total_bytes or not self.pool.base:
+            return stat
+        # Mounted on the NFSv4 pseudo root, which has no capacity of its own: ask from inside the export.
+        export = self.pool.endpoint.export.rstrip("/") or "/"
+        if not URL_SAFE.match(export):
+            return stat
+        try:
+            client = self.pool.endpoint.connect(export)
+        except Exception as exc:  # the pseudo root's numbers are all there is
+            del exc
+            return stat
+        try:
+            return client.fs_stat()
+        except Exception as exc:
+            raise translate(exc, "") from exc
+        finally:
+            client.close()
 
     def usage(self) -> Usage:
         """Walk the export (hard links counted once); capacity and free space from the server's FSSTAT."""

@@ -240,3 +240,37 @@ def test_mount_without_kernel_support_raises_mount_error(tmp_path):
     assert "nfs://127.0.0.1/export/ws" in message
     assert "userspace NFS client" in message and "direct mode" in message
     assert isinstance(info.value, OSError)
+
+
+# ---------------------------------------------------------------------------- error table
+def test_error_table():
+    nfs_rs = pytest.importorskip("nfs_rs")
+    from brokers._nfs_direct import is_transient, translate
+
+    transient = [
+        nfs_rs.NfsConnectionError(message="reset"), nfs_rs.NfsTimeoutError(message="deadline"),
+        nfs_rs.NfsRetryableError(message="retry uncached reply", code_name="NFS4ERR_RETRY_UNCACHED_REP",
+                                 recovery_action="retry"),
+        nfs_rs.NfsStateLostError(message="stale", code_name="NFS3ERR_STALE", recovery_action="remount"),
+        nfs_rs.NfsOSError(message="RPC error: NFSv4.1 connection rebind failed; connection is not ready"),
+        nfs_rs.NfsProtocolError(message="delay", code_name="NFS4ERR_DELAY"),
+        nfs_rs.NfsOSError(message="i/o", errno=5), ConnectionResetError(),
+    ]
+    for exc in transient:
+        assert is_transient(exc), exc
+        assert isinstance(translate(exc, "p"), brokers.StorageUnavailable)
+    permanent = {
+        nfs_rs.NfsNotFoundError(message="noent", errno=2): brokers.FileNotFound,
+        nfs_rs.NfsNotADirectoryError(message="notdir"): brokers.FileNotFound,
+        nfs_rs.NfsIsADirectoryError(message="isdir"): brokers.FileNotFound,
+        nfs_rs.NfsProtocolError(message="symlink", code_name="NFS4ERR_SYMLINK"): brokers.FileNotFound,
+        nfs_rs.NfsPermissionError(message="denied"): brokers.AccessDenied,
+        nfs_rs.NfsOSError(message="no space", errno=28): brokers.BrokerError,
+        nfs_rs.NfsMountError(message="access denied"): brokers.BrokerError,
+        ValueError("not nfs"): brokers.BrokerError,
+    }
+    for exc, kind in permanent.items():
+        assert not is_transient(exc), exc
+        translated = translate(exc, "p")
+        assert type(translated) is kind, (exc, translated)
+        assert "p" in str(translated)

@@ -371,3 +371,30 @@ def test_workspace_directory_created_on_first_write(make_nfs_broker, nfs_server,
         broker.write_bytes(f"v{version}/a", b"1")
         seen.append(f"v{version}/a")
     assert sorted(p.name for p in nfs_workspace.backing.iterdir()) == ["v3", "v4.1"]
+
+
+@pytest.mark.parametrize("version", ["3", "4.1"])
+def test_workspace_name_that_cannot_go_in_a_url(nfs_server, version):
+    name = f"odd name%41?x=1#frag-{version}"
+    (nfs_server.export_dir / name).mkdir()
+    config = {"broker": {"type": "nfs", "nfs_path": f"127.0.0.1:/export/{name}", "nfs_version": version,
+                         "nfs_port": nfs_server.nfs_port, "mount_port": nfs_server.mount_port}}
+    broker = brokers.get_broker(config)
+    try:
+        broker.write_bytes("f.txt", b"odd")
+        assert (nfs_server.export_dir / name / "f.txt").read_bytes() == b"odd"
+        assert [i.path for i in broker.list()] == ["f.txt"]
+        assert broker.usage().total_size == shutil.disk_usage(nfs_server.export_dir).total
+    finally:
+        broker.close()
+
+
+@pytest.mark.parametrize("version", ["3", "4.1"])
+@pytest.mark.parametrize("path", ["/nonexistent/ws", "/nonexistent"])
+def test_missing_export_is_a_clear_error(nfs_server, version, path):
+    config = {"broker": {"type": "nfs", "nfs_path": f"127.0.0.1:{path}", "nfs_version": version,
+                         "nfs_port": nfs_server.nfs_port, "mount_port": nfs_server.mount_port}}
+    broker = brokers.get_broker(config)
+    with pytest.raises(brokers.BrokerError, match=f"cannot mount 127.0.0.1:{path}") as info:
+        broker.read_bytes("x")
+    assert not isinstance(info.value, FileNotFoundError)
