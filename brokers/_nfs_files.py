@@ -15,6 +15,7 @@ import posixpath
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -490,18 +491,31 @@ class DirectFiles:
             client.close()
 
     def usage(self) -> Usage:
-        """Walk the export (hard links counted once); capacity and free space from the server's FSSTAT."""
+        """Walk the export, directories in parallel over the pool (hard links counted once); capacity from FSSTAT."""
         used = count = 0
         seen: set[int] = set()
-        for _directory, files, _subdirs in self.walk("", True):
-            for _rel, info in files:
-                count += 1
-                if info.nlink > 1:
-                    if info.fileid in seen:
-                        continue
-                    seen.add(info.fileid)
-                used += int(info.size)
+        with ThreadPoolExecutor(max_workers=self.pool.size, thread_name_prefix="brokers-nfs-usage") as workers:
+            pending = [workers.submit(self._scan_or_nothing, "")]
+            while pending:
+                directory, entries = pending.pop().result()
+                for entry in entries:
+                    if _is_dir(entry.info):
+                        rel = f"{directory}/{entry.name}" if directory else entry.name
+                        pending.append(workers.submit(self._scan_or_nothing, rel))
+                    elif _is_file(entry.info) and not entry.name.startswith(TEMP_PREFIX):
+                        count += 1
+                        if entry.info.nlink > 1:
+                            if entry.info.fileid in seen:
+                                continue
+                            seen.add(entry.info.fileid)
+                        used += int(entry.info.size)
         stat = self.fs_stat()
         return Usage(used_size=used, total_size=int(stat.total_bytes) or None,
                      free_size=int(stat.available_bytes), file_count=count,
                      measured_at=datetime.now(timezone.utc), method="walk+fsstat")
+
+    def _scan_or_nothing(self, rel: str) -> tuple[str, list[_Entry]]:
+        try:
+            return rel, self._scan(rel)
+        except FileNotFound:  # removed while the walk was on its way
+            return rel, []
