@@ -37,6 +37,7 @@ __all__ = ["router", "slugify"]
 router = APIRouter(tags=["workspaces"])
 
 _MAX_ID = 2**31 - 1
+_MAX_NAMES = 500
 _ERR = {"model": ErrorBody}
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR}
 _ONE_ERRORS: dict[int | str, dict[str, Any]] = {**_READ_ERRORS, 404: _ERR}
@@ -124,8 +125,10 @@ def list_workspaces(
     """Return a page of workspaces with their last measured ``used_size``/``total_size``."""
     state = get_state(request)
     conditions = time_filters(started, ended)
+    if len(name) > _MAX_NAMES:
+        raise ApiError.one(400, "invalid_value", f"name: at most {_MAX_NAMES} names per query", "name", "query")
     if name:
-        conditions.append(Workspace.name.in_(name))
+        conditions.append(Workspace.name.in_(set(name)))
     query = order_by(select(Workspace).where(*conditions), order)
     with state.sessions() as session:
         count = session.scalar(select(func.count()).select_from(Workspace).where(*conditions)) or 0

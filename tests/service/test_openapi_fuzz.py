@@ -1,6 +1,6 @@
 """Schemathesis against the served OpenAPI document: no server error, no response outside the schema.
 
-Every operation (``/v6`` and ``/v7``) gets a bounded number of generated requests, valid ones and invalid ones,
+Every ``/v6`` operation (``/v7`` is the same router) gets a bounded number of generated requests, valid ones and invalid ones,
 sent with the writer token to the live service; some target an existing workspace so that details and edits are
 exercised past the 404.
 """
@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 from tests.fixtures.service import WRITER_TOKEN  # noqa: E402
 
-EXAMPLES = 15
+EXAMPLES = 20
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 
@@ -69,6 +69,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(start_servic
 
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path.startswith("/v7/"):
+            continue  # the same handlers as /v6 (test_v7_is_an_alias); fuzzing them twice only costs time
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             fixed = [None, {"id": seed}] if "{id}" in operation.path else [None]
             for path_parameters in fixed:
@@ -81,5 +83,5 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(start_servic
                 cases += fuzz(strategy, lambda case, checks=checks, label=f"{operation.label} [{mode.value}]":
                               exercise(case, checks, label))
     print(f"schemathesis: {cases} cases, {len(failures)} failures")
-    assert cases >= 100
+    assert cases >= 200
     assert not failures, "\n\n".join(failures[:10])
