@@ -84,9 +84,9 @@ def main() -> None:
                 reads = 20 if quick else 200
                 run("S3 ranged reads (s3rver)",
                     lambda: [s3_cases.ranged_case(s3rver, work, big, reads, repeat)])
-            with running(MotoProcess(work)) as moto:
-                objects = 200 if quick else 20_000
-                run("S3 usage (moto)", lambda: [s3_cases.usage_case(moto, objects, repeat)])
+            objects = 200 if quick else 20_000
+            with running(MotoProcess(work, seed=("bench-usage", objects))) as moto:
+                run("S3 usage (moto)", lambda: [s3_cases.usage_case(moto, repeat)])
 
             def ranged_bytes() -> list[Case]:
                 with running(MotoServer(work)) as recorder:

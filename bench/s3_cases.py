@@ -25,7 +25,7 @@ from typing import Any
 import brokers
 
 from .harness import Case
-from .servers import MotoServer, S3Endpoint, aws_cli
+from .servers import MotoProcess, MotoServer, S3Endpoint, aws_cli, tree_keys
 
 MiB = 1 << 20
 
@@ -266,25 +266,13 @@ def ranged_bytes(server: MotoServer, work: Path, size: int, reads: int, length: 
             "|---|---|---|---|---|", *lines]
 
 
-def populate_tree(peers: S3Peers, count: int, prefix: str = "") -> int:
-    """Write ``count`` tiny objects under nested prefixes (a/b/c/file); return their total size."""
-    keys = [f"{prefix}p{i % 10}/q{(i // 10) % 20}/r{(i // 200) % 10}/f{i:06d}" for i in range(count)]
-    client = peers.client
-
-    def put(i_key: tuple[int, str]) -> int:
-        i, key = i_key
-        body = b"x" * (i % 97)
-        client.put_object(Bucket=peers.bucket, Key=key, Body=body)
-        return len(body)
-
-    with ThreadPoolExecutor(16) as pool:
-        return sum(pool.map(put, enumerate(keys)))
-
-
-def usage_case(server: S3Endpoint, count: int, repeat: int) -> Case:
-    """Usage of ``count`` objects in nested prefixes: broker vs s3fs du, aws s3 ls --summarize, paginator."""
-    peers = S3Peers(server, server.new_bucket("bench-usage"))
-    total = populate_tree(peers, count)
+def usage_case(server: MotoProcess, repeat: int) -> Case:
+    """Usage of the objects the server was seeded with (nested prefixes): broker vs s3fs du/find, aws s3 ls
+    --summarize, a boto3 paginator."""
+    assert server.seed is not None
+    bucket, count = server.seed
+    peers = S3Peers(server, bucket)
+    total = sum(size for _, size in tree_keys(count))
     b, broker, client, fs = peers.bucket, peers.broker, peers.client, peers.fs
 
     def expect(used: int) -> None:
@@ -306,4 +294,4 @@ def usage_case(server: S3Endpoint, count: int, repeat: int) -> Case:
         "aws s3 ls --recursive --summarize": aws_ls,
         "boto3 paginator": paginator,
         "s3fs find(detail=True)": lambda: expect(sum(i["size"] for i in fs.find(b, detail=True).values())),
-    }, repeat=repeat, max_runs={"s3fs du": 1})
+    }, repeat=repeat, max_runs={"s3fs du": 1, "aws s3 ls --recursive --summarize": 2})

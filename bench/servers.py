@@ -167,9 +167,11 @@ class MotoProcess(S3Endpoint):
     access_key = MotoServer.access_key
     secret_key = MotoServer.secret_key
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, seed: tuple[str, int] | None = None) -> None:
+        """``seed=(bucket, count)``: the server starts with that bucket holding :func:`tree_keys` objects."""
         self._tmp = tmp / "moto-process"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.seed = seed
 
     def start(self) -> None:
         try:
@@ -183,10 +185,13 @@ class MotoProcess(S3Endpoint):
         env = dict(os.environ, TMPDIR=str(self._tmp))
         self.log = self._tmp / "moto.log"
         with open(self.log, "wb") as log:  # werkzeug logs every request: never to a pipe nobody reads
-            self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                         env=env, stdout=log, stderr=log)
+            argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+            if self.seed is not None:  # filled in the server's own memory: 20,000 PUTs would take minutes
+                argv = [sys.executable, "-m", "bench.servers", "seeded-moto", str(port), self.seed[0],
+                        str(self.seed[1])]
+            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, cwd=HERE.parent)
         self.endpoint = f"http://127.0.0.1:{port}"
-        _wait_http(self.endpoint, self.proc, "moto server", self.log)
+        _wait_http(self.endpoint, self.proc, "moto server", self.log, timeout=120)
 
     def stop(self) -> None:
         _stop(self.proc)
@@ -328,3 +333,27 @@ def running(server: Any) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+def tree_keys(count: int, prefix: str = "") -> list[tuple[str, int]]:
+    """``count`` keys in nested prefixes (``p/q/r/file``) and their sizes (0..96 bytes)."""
+    return [(f"{prefix}p{i % 10}/q{(i // 10) % 20}/r{(i // 200) % 10}/f{i:06d}", i % 97) for i in range(count)]
+
+
+def _serve_seeded_moto(port: int, bucket: str, count: int) -> None:
+    """Fill moto's in-memory backend with a bucket of :func:`tree_keys`, then serve it (in this process)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.s3.models import s3_backends
+    from werkzeug.serving import make_server
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    backend.create_bucket(bucket, REGION)
+    for key, size in tree_keys(count):
+        backend.put_object(bucket, key, b"x" * size)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    make_server("127.0.0.1", port, DomainDispatcherApplication(create_backend_app), threaded=True).serve_forever()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["seeded-moto"]:
+    _serve_seeded_moto(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
