@@ -33,14 +33,17 @@ class Volume:
         return ",".join(opts)
 
     def docker_mount(self, target: str) -> str:
-        """Return the value of ``docker run --mount`` that mounts this volume at ``target``."""
-        ro = ",readonly" if self.read_only else ""
+        """Return the value of ``docker run --mount`` that mounts this volume at ``target``.
+
+        docker parses the value as CSV: a field holding a comma or a quote (an awkward ``host_path``, the NFS
+        options) is quoted, so it cannot add or override fields (``source=/a,target=/etc``).
+        """
+        ro = ["readonly"] if self.read_only else []
         if self.kind == "bind":
-            return f"type=bind,source={self.source},target={target}{ro}"
+            return _csv(["type=bind", f"source={self.source}", f"target={target}", *ro])
         addr = f"addr={self.server}" + (f",{self._mount_options()}" if self._mount_options() else "")
-        # docker parses --mount as CSV: a value holding commas is quoted.
-        return (f'type=volume,target={target}{ro},volume-driver=local,volume-opt=type=nfs,'
-                f'"volume-opt=o={addr}",volume-opt=device=:{self.source}')
+        return _csv(["type=volume", f"target={target}", *ro, "volume-driver=local", "volume-opt=type=nfs",
+                     f"volume-opt=o={addr}", f"volume-opt=device=:{self.source}"])
 
     def kubernetes_volume(self, name: str) -> dict[str, Any]:
         """Return a Kubernetes pod ``volumes`` entry named ``name``."""
@@ -58,3 +61,8 @@ class Volume:
         server = f"[{self.server}]" if self.server and ":" in self.server else self.server
         opts = self._mount_options()
         return ["mount", "-t", "nfs", *(["-o", opts] if opts else []), f"{server}:{self.source}", target]
+
+
+def _csv(fields: list[str]) -> str:
+    """Join fields as one CSV record (docker's ``--mount`` syntax), quoting those that need it."""
+    return ",".join('"' + f.replace('"', '""') + '"' if any(c in f for c in ',"\r\n') else f for f in fields)
