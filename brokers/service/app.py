@@ -44,7 +44,9 @@ def _reseal(state: ServiceState) -> None:
         for ws in session.scalars(select(Workspace)):
             stored = json.loads(ws.configuration)
             if any(True for _ in secret_paths(stored)):
-                ws.configuration = json.dumps(state.box.seal(stored))
+                sealed = state.box.seal(stored)
+                if sealed != stored:
+                    ws.configuration = json.dumps(sealed)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

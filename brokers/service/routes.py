@@ -29,7 +29,7 @@ from .schemas import (
     WorkspaceValidation,
     clean_text,
 )
-from .security import SecretError
+from .security import SecretError, keep_masked_secrets
 from .state import ServiceState, get_state, require_read, require_write
 
 __all__ = ["router", "slugify"]
@@ -73,8 +73,6 @@ def _checked_configuration(state: ServiceState, new: dict[str, Any], stored: Any
     Raises:
         ApiError: 400 when a secret is masked without a stored value, or the configuration is not valid.
     """
-    from .security import keep_masked_secrets
-
     try:
         plain = state.box.open(keep_masked_secrets(new, stored))
     except SecretError as exc:
@@ -205,8 +203,6 @@ def _item(name: str, description: str, path: str = "") -> dict[str, str]:
 
 
 def _validate(state: ServiceState, raw: bytes) -> dict[str, Any]:
-    from .security import keep_masked_secrets
-
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):

@@ -121,8 +121,9 @@ class SecretBox:
     """
 
     def __init__(self, keys: Sequence[str]) -> None:
-        usable = [k for k in keys if k]
-        self._fernet = MultiFernet([Fernet(_fernet_key(k)) for k in usable]) if usable else None
+        usable = [Fernet(_fernet_key(k)) for k in keys if k]
+        self._primary = usable[0] if usable else None
+        self._fernet = MultiFernet(usable) if usable else None
 
     @property
     def enabled(self) -> bool:
@@ -131,14 +132,20 @@ class SecretBox:
 
     def seal(self, config: Any) -> Any:
         """Return a copy with every plain secret encrypted (and old ciphertexts re-encrypted with the first key)."""
-        if self._fernet is None:
+        if self._fernet is None or self._primary is None:
             return config
         sealed = copy.deepcopy(config)
         for path in list(secret_paths(sealed)):
             value: str = _get(sealed, path)
             if value.startswith(ENCRYPTED_PREFIX):
+                token_text = value[len(ENCRYPTED_PREFIX):].encode("ascii", "replace")
                 try:
-                    token = self._fernet.rotate(value[len(ENCRYPTED_PREFIX):].encode("ascii"))
+                    self._primary.decrypt(token_text)
+                    continue  # already under the current key
+                except InvalidToken:
+                    pass
+                try:
+                    token = self._fernet.rotate(token_text)
                 except (InvalidToken, UnicodeEncodeError):
                     continue  # sealed with a key we no longer have: keep as is
             else:

@@ -173,7 +173,8 @@ class UsageRefresher:
                             usage_measured=usage.measured_at))
             ok = True
         except Exception as exc:
-            log.warning("measuring workspace %d failed: %s: %s", ws_id, type(exc).__name__, exc)
+            if not self._stop.is_set():  # after stop(), the service (and maybe its database) is gone
+                log.warning("measuring workspace %d failed: %s: %s", ws_id, type(exc).__name__, exc)
         finally:
             with self._lock:
                 job = self._state.running.pop(ws_id)

@@ -244,3 +244,19 @@ def test_validation_always_answers_200(service) -> None:
                                   json={"name": "nope", "title": "T", "configuration": HOST}).json()
     assert unknown["is_valid"] is True
     assert unknown["warnings"][0]["name"] == "unknown_workspace"
+
+
+def test_restart_with_the_same_key_leaves_stored_secrets_alone(start_service) -> None:
+    first = start_service(secret_keys=("key-a",))
+    ws_id = first.client.post("/v6/workspaces/", json={"title": "Bucket", "configuration": S3}).json()["id"]
+    before = stored_configuration(first, ws_id)
+    second = start_service(secret_keys=("key-a",))
+    assert stored_configuration(second, ws_id) == before
+
+
+def test_plain_secrets_get_encrypted_when_a_key_is_configured(start_service) -> None:
+    plain = start_service(secret_keys=())
+    ws_id = plain.client.post("/v6/workspaces/", json={"title": "Bucket", "configuration": S3}).json()["id"]
+    assert stored_configuration(plain, ws_id)["broker"]["credentials"]["secret_access_key"] == SECRET
+    keyed = start_service(secret_keys=("key-b",))
+    assert stored_configuration(keyed, ws_id)["broker"]["credentials"]["secret_access_key"].startswith("enc:fernet:")
