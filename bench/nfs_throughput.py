@@ -99,8 +99,14 @@ def run_version(server: GaneshaServer, version: str, data: bytes, repeat: int, l
         assert total == size
 
     def r_write() -> None:
-        with raw.open("r.bin", "wb") as f:
-            f.write(data)
+        for attempt in range(3):  # raw nfs-rs has no retries; the broker retries such failures itself
+            try:
+                with raw.open("r.bin", "wb") as f:
+                    f.write(data)
+                return
+            except nfs_rs.NfsError as exc:
+                print(f"  raw nfs-rs write failed ({type(exc).__name__}: {exc}), attempt {attempt + 1}")
+        raise RuntimeError("raw nfs-rs write kept failing")
 
     def r_read() -> None:
         with raw.open("r.bin", "rb") as f:

@@ -52,7 +52,11 @@ _TRANSIENT_ERRNOS = frozenset({errno.ESTALE, errno.ECONNRESET, errno.ECONNREFUSE
                                errno.EIO})
 URL_SAFE = re.compile(r"^[A-Za-z0-9._~/-]+$")
 _TRANSIENT_TYPES = frozenset({"NfsRpcError", "NfsRetryableError", "NfsStateLostError", "NfsLostOpenStateError",
-                              "NfsClientClosedError"})
+                              "NfsClientClosedError",
+                              # "may have taken effect": every call the broker makes is safe to repeat (positional
+                              # I/O, creating a temporary file, mkdir -p), or verified when a retry finds its
+                              # target gone (remove, rename: see MaybeDone)
+                              "NfsUncertainOutcomeError", "NfsOperationOutcomeError"})
 _TRANSIENT_CODES = ("STALE", "DELAY", "JUKEBOX", "GRACE", "BADSESSION", "DEADSESSION", "BAD_STATEID",
                     "OLD_STATEID", "EXPIRED", "STALE_CLIENTID", "STALE_STATEID", "CONN_NOT_BOUND")
 

@@ -255,6 +255,8 @@ def test_error_table():
         nfs_rs.NfsOSError(message="RPC error: NFSv4.1 connection rebind failed; connection is not ready"),
         nfs_rs.NfsProtocolError(message="delay", code_name="NFS4ERR_DELAY"),
         nfs_rs.NfsOSError(message="i/o", errno=5), ConnectionResetError(),
+        nfs_rs.NfsUncertainOutcomeError(message="Uncertain NFS operation ReplaySensitive",
+                                        recovery_action="verify_then_resume", outcome="uncertain"),
     ]
     for exc in transient:
         assert is_transient(exc), exc
