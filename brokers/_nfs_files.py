@@ -28,6 +28,7 @@ from ._nfs_direct import (
     ConnectionPool,
     MaybeDone,
     is_transient,
+    load_nfs_rs,
     translate,
 )
 from .broker import Writer
@@ -292,7 +293,7 @@ class DirectFiles:
 
     def _scan(self, rel: str) -> list[_Entry]:
         """Read one directory page by page (each page retried on its own); return its entries by name."""
-        nfs_rs: Any = __import__("nfs_rs")
+        nfs_rs = load_nfs_rs()
         remote = self.pool.remote(rel)
         entries: dict[str, _Entry] = {}
         position = None
@@ -435,18 +436,26 @@ class DirectFiles:
         """Delete every file, link and directory inside the workspace root (never the root itself)."""
         count = 0
         dirs: list[str] = []
-        for directory, _files, subdirs in self.walk("", True, temp=True):
-            del _files
-            for entry in self._scan(directory):
-                if _is_dir(entry.info):
-                    continue
+        stack = [""]
+        while stack:
+            directory = stack.pop()
+            try:
+                entries = self._scan(directory)
+            except FileNotFound:
+                continue
+            for entry in entries:
                 rel = f"{directory}/{entry.name}" if directory else entry.name
+                if _is_dir(entry.info):
+                    dirs.append(rel)  # parents before children: removed in reverse order below
+                    stack.append(rel)
+                    continue
                 try:
                     self.remove_raw(rel)
-                except (FileNotFound, MaybeDone):
+                except FileNotFound:
                     continue
+                except MaybeDone:
+                    pass  # an earlier attempt removed it
                 count += _is_file(entry.info) and not entry.name.startswith(TEMP_PREFIX)
-            dirs.extend(subdirs)
         for rel in reversed(dirs):
             remote = self.pool.remote(rel)
             try:
