@@ -4,7 +4,7 @@ Each thread owns a directory (its expected state is modelled exactly) and also w
 all threads, whose content is self-describing, so a torn or mixed file is detected. At the end the workspace
 holds exactly the union of the threads' models. A deadlock fails through the timeout.
 
-Operations per thread: 500 on host; NFS (direct) 250 and S3 80, still 16 threads, to stay inside the suite's
+Operations per thread: 500 on host; NFS (direct) 250 and S3 60, still 16 threads, to stay inside the suite's
 time budget on two shared cores (NFS: ~16 s for 500 each; S3 through moto: ~14 s for 80 each).
 """
 
@@ -23,7 +23,7 @@ import brokers
 from tests.reliability.test_crash import content, decode
 
 THREADS = 16
-OPS = {"host": 500, "nfs3": 250, "s3": 80}
+OPS = {"host": 500, "nfs3": 250, "s3": 60}
 SHARED = [f"shared/s{i}.bin" for i in range(4)]
 
 

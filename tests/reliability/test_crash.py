@@ -45,7 +45,7 @@ SETTINGS = {
     # backend: (sizes written by the child, longest delay before the kill in seconds)
     "host": ([0, 1000, 200_000, 1 * MiB], 0.03),
     "nfs3": ([0, 1000, 200_000, 1 * MiB], 0.15),
-    "s3": ([0, 1000, 200_000, 6 * MiB], 0.30),  # 6 MiB: a multipart upload (threshold 5 MiB)
+    "s3": ([0, 1000, 200_000, 6 * MiB], 0.25),  # 6 MiB: a multipart upload (threshold 5 MiB)
 }
 
 
@@ -144,7 +144,7 @@ def test_sigkill_during_writes_never_tears_a_file(crash_broker, request):
         if backend == "s3":
             # A request moto had fully received when the child died is still carried out (a server does not
             # cancel a request because its client vanished): let such a request finish before reading.
-            time.sleep(0.2)
+            time.sleep(0.1)
         # The file holds the last version reported, or the one the child was committing when it died, or (if
         # nothing was reported) the old content.
         allowed = {reported[-1], reported[-1] + 1} if reported else {current, first}

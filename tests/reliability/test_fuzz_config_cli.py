@@ -196,10 +196,18 @@ def tree(root: Path) -> dict[str, tuple]:
 
 def run_cli(argv) -> None:
     """Run the CLI in-process with the standard streams of a real process: stdout strict UTF-8 (the worst case,
-    a UTF-8 locale), stderr ``backslashreplace`` (Python's default for stderr)."""
+    a UTF-8 locale), stderr ``backslashreplace`` (Python's default for stderr).
+
+    botocore's retry waits are cut to 10 ms (fuzzed S3 configurations point at a closed loopback port).
+    """
+    from unittest import mock
+
+    from botocore.retries import standard
+
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
     err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.suppress(SystemExit):
+    fast = mock.patch.object(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.01)
+    with fast, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.suppress(SystemExit):
         code = main(argv)  # --help exits 0 through argparse
         assert code in (0, 1, 2), (argv, code)
     err.flush()
