@@ -104,6 +104,7 @@ class FaultProxy:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._forced: list[list] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -118,12 +119,22 @@ class FaultProxy:
     def total_injected(self) -> int:
         return sum(self.injected.values())
 
+    def force(self, method: str, contains: str, fault: str, times: int = 1) -> None:
+        """Inject ``fault`` into the next ``times`` requests with this method whose target holds ``contains``."""
+        with self._lock:
+            self._forced.append([method, contains, fault, times])
+
     def _decide(self, method: str, target: str) -> str | None:
         with self._lock:
             self.requests += 1
             number = self.requests
             draw, pick = self._rng.random(), self._rng.choice(self.faults)
             fault = pick if self.enabled and draw < self.rate else None
+            for rule in self._forced:
+                if rule[3] > 0 and rule[0] == method and rule[1] in target:
+                    rule[3] -= 1
+                    fault = rule[2]
+                    break
             if fault is not None:
                 self.injected[fault] += 1
             self.log.append((number, method, target, fault or "-"))

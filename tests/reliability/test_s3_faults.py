@@ -185,3 +185,42 @@ def test_200_operations_at_10_percent_faults_lose_nothing(s3_bucket, s3_client, 
     assert outcome["ok"] + outcome["unavailable"] == OPERATIONS
     assert proxy.total_injected >= 0.05 * proxy.requests
     assert set(proxy.injected) == set(FAULTS), "every kind of fault was injected at least once"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("method", "contains", "fault"), [
+    ("POST", "uploadId=", "reset_after"),  # CompleteMultipartUpload done by the store, answer lost
+    ("PUT", "partNumber=2", "reset_after"),  # a part stored, answer lost
+    ("PUT", "partNumber=1", "truncate"),
+    ("POST", "uploads", "reset_after"),  # CreateMultipartUpload done, answer lost: an orphan upload id
+    ("PUT", "/ws/big.bin", "reset_after"),  # a whole PUT... or a part: whatever comes first
+])
+def test_lost_answers_of_multipart_steps(s3_bucket, s3_client, proxy, tmp_path, fast_backoff, method, contains, fault):
+    """The store did the step but the answer was lost: the write ends right (or StorageUnavailable), never
+    half-done, and what is left over is an incomplete upload that ``cleanup`` removes."""
+    config = brokers.load_configuration({"broker": {
+        "type": "s3", "bucket_name": s3_bucket, "region_name": REGION, "endpoint_url": proxy.endpoint,
+        "prefix": "ws", "credentials": {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}}})
+    broker = S3Broker(config, transfer=TransferSettings(multipart_threshold=5 * MiB, part_size=5 * MiB,
+                                                        max_concurrency=1))
+    proxy.rate = 0.0
+    old, new = b"old" * 1000, random.Random(1).randbytes(11 * MiB)
+    broker.write_bytes("big.bin", old)
+    proxy.force(method, contains, fault)
+    try:
+        broker.write_bytes("big.bin", new)
+        outcome = "completed"
+    except brokers.StorageUnavailable:
+        outcome = "StorageUnavailable"
+    except brokers.BrokerError as exc:
+        outcome = f"{type(exc).__name__}: {exc}"
+    now = direct_get(s3_client, s3_bucket, "ws/big.bin")
+    assert proxy.total_injected == 1
+    assert now in (old, new), "half-written"
+    if outcome == "completed":
+        assert now == new
+    broker.cleanup(older_than=0)
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    assert outcome in ("completed", "StorageUnavailable"), (
+        f"{method} {contains} {fault}: the write ended with {outcome}; the object now holds the "
+        f"{'new' if now == new else 'old'} content")
