@@ -326,7 +326,7 @@ class ConnectionPool:
             except Exception as exc:
                 if not is_transient(exc) or attempt + 1 == self.attempts:
                     raise translate(exc, rel) from exc
-                self._sleep(attempt)
+                self.pause(attempt)
                 continue
             try:
                 return fn(conn.client)
@@ -340,12 +340,13 @@ class ConnectionPool:
                     raise StorageUnavailable(
                         f"{rel or '/'}: NFS server {self.endpoint.server} kept failing after {self.attempts} "
                         f"attempts: {getattr(exc, 'message', None) or exc}") from exc
-                self._sleep(attempt)
+                self.pause(attempt)
             finally:
                 conn.lock.release()
         raise AssertionError("unreachable")
 
-    def _sleep(self, attempt: int) -> None:
+    def pause(self, attempt: int) -> None:
+        """Wait before retry number ``attempt + 1`` (exponential backoff with jitter)."""
         delay = min(self.backoff * (2 ** attempt), 2.0)
         time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not cryptography
 

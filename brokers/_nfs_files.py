@@ -124,10 +124,12 @@ class _Pinned:
         conn = self.pool.acquire()
         try:
             handle, fileid = do(conn.client)
-        except BaseException:
-            conn.lock.release()
+        except BaseException as exc:
+            if is_transient(exc):
+                self.pool.discard(conn)
             raise
-        conn.lock.release()
+        finally:
+            conn.lock.release()
         if self.fileid is not None and fileid != self.fileid:
             handle_close_quietly(handle)
             raise IntegrityError(f"{self.rel}: the file was replaced while it was open; read it again")
@@ -159,7 +161,7 @@ class _Pinned:
                 self._conn, self._file = None, None
                 if attempt + 1 == self.pool.attempts:
                     raise StorageUnavailable(f"{self.rel}: the NFS server kept failing: {exc}") from exc
-                self.pool._sleep(attempt)
+                self.pool.pause(attempt)
         raise AssertionError("unreachable")
 
     def _check_fork(self) -> None:
