@@ -30,9 +30,16 @@ __all__ = ["add_serve_command", "build_parser", "main", "require_service_depende
 _MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "cryptography")
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def require_service_dependencies() -> None:
     """Raise :class:`~brokers.errors.MissingDependency` if the ``service`` extra is not installed."""
-    missing = [m for m in _MODULES if importlib.util.find_spec(m) is None]
+    missing = [m for m in _MODULES if not _installed(m)]
     if missing:
         raise MissingDependency(f"brokers serve needs {', '.join(missing)}: {EXTRA_HINT}")
 
