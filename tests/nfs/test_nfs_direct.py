@@ -74,8 +74,8 @@ def test_ranged_reads_fetch_only_the_range(broker, nfs_workspace, spy):
 
 
 def test_large_transfers_are_cut_into_bounded_calls(broker, spy, monkeypatch):
-    monkeypatch.setattr("brokers._nfs_files.WRITE_CHUNK", 1 << 20)
-    monkeypatch.setattr("brokers._nfs_files.READ_CHUNK", 1 << 20)
+    monkeypatch.setattr("brokers._nfs_io.WRITE_CHUNK", 1 << 20)
+    monkeypatch.setattr("brokers._nfs_io.READ_CHUNK", 1 << 20)
     data = payload((2 << 20) + 1000, 8)
     broker.write_bytes("big.bin", data)
     assert [c[1:] for c in spy] == [(0, 1 << 20), (1 << 20, 1 << 20), (2 << 20, 1000)]

@@ -1,0 +1,233 @@
+"""Open files of the userspace NFS client: a stream reader and an atomic writer that survive reconnects.
+
+An open ``nfs_rs`` file belongs to one connection. :class:`Pinned` keeps it there and, after a transient
+failure (or when another thread dropped the connection), reopens it on a fresh one and checks that the file id
+did not change, so a stream never mixes two versions of a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import posixpath
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._nfs_direct import READ_CHUNK, WRITE_CHUNK, Connection, ConnectionPool, MaybeDone, is_transient, translate
+from .broker import Writer
+from .errors import BrokerError, FileNotFound, IntegrityError, StorageUnavailable
+from .localfs import TEMP_PREFIX
+
+if TYPE_CHECKING:
+    import nfs_rs
+
+    from ._nfs_files import DirectFiles
+
+__all__ = ["DirectWriter", "Pinned", "RawReader", "handle_close_quietly", "read_range"]
+
+T = TypeVar("T")
+
+
+def read_range(handle: Any, start: int, size: int) -> bytes:
+    """Read ``size`` bytes (-1: to the end) from ``start`` in calls of at most :data:`READ_CHUNK`."""
+    if 0 <= size <= READ_CHUNK:
+        return bytes(handle.read_at(start, size))
+    parts, offset = [], start
+    while size < 0 or offset < start + size:
+        want = READ_CHUNK if size < 0 else min(READ_CHUNK, start + size - offset)
+        part = handle.read_at(offset, want)
+        parts.append(part)
+        offset += len(part)
+        if len(part) < want:
+            break
+    return b"".join(parts)
+
+
+def _write_at(handle: Any, data: memoryview, offset: int) -> int:
+    return int(handle.write_at(data, offset))
+
+
+class Pinned:
+    """An open ``nfs_rs`` file kept on one connection; reopened on a fresh one after a transient failure.
+
+    Args:
+        pool: The connection pool.
+        rel: Workspace path (for errors).
+        remote: Path below the mount root.
+        mode: ``"rb"`` or ``"r+b"`` (reopens never truncate).
+        first_mode: Mode of the first open (``"wb"`` creates the temporary file of a write).
+    """
+
+    def __init__(self, pool: ConnectionPool, rel: str, remote: str, mode: str, first_mode: str | None = None
+                 ) -> None:
+        self.pool, self.rel, self.remote, self.mode = pool, rel, remote, mode
+        self.fileid: int | None = None
+        self._conn: Connection | None = None
+        self._file: Any = None
+        self._pid = os.getpid()
+        self._next_mode = first_mode or mode
+        self.call(lambda f: None)
+
+    def _open(self, mode: str) -> None:
+        def do(client: nfs_rs.Client) -> tuple[Any, int]:
+            handle = client.open(self.remote, mode)
+            try:
+                st = client.stat(self.remote)
+            except BaseException:
+                handle_close_quietly(handle)
+                raise
+            return handle, int(st.fileid)
+
+        conn = self.pool.acquire()
+        try:
+            handle, fileid = do(conn.client)
+        except BaseException as exc:
+            if is_transient(exc):
+                self.pool.discard(conn)
+            raise
+        finally:
+            conn.lock.release()
+        if self.fileid is not None and fileid != self.fileid:
+            handle_close_quietly(handle)
+            raise IntegrityError(f"{self.rel}: the file was replaced while it was open; read it again")
+        self.fileid, self._conn, self._file = fileid, conn, handle
+
+    def call(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(file)`` under the connection's lock; after a transient failure reopen and retry."""
+        self._check_fork()
+        for attempt in range(self.pool.attempts):
+            conn = self._conn
+            try:
+                if conn is None or conn.broken or self._file is None:
+                    self._file = None
+                    self._open(self._next_mode)
+                    self._next_mode = self.mode
+                    conn = self._conn
+                assert conn is not None
+                with conn.lock:
+                    return fn(self._file)
+            except BrokerError:
+                raise
+            except Exception as exc:
+                # A file closed under us: another thread dropped its connection after a failure. Reopen it.
+                closed = type(exc).__name__ == "NfsClosedResourceError" and conn is not None and conn.broken
+                if not (closed or is_transient(exc)):
+                    raise translate(exc, self.rel) from exc
+                if conn is not None and not conn.broken:
+                    self.pool.discard(conn)
+                self._conn, self._file = None, None
+                if attempt + 1 == self.pool.attempts:
+                    raise StorageUnavailable(f"{self.rel}: the NFS server kept failing: {exc}") from exc
+                self.pool.pause(attempt)
+        raise AssertionError("unreachable")
+
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():  # opened by the parent: unusable here, and unsafe to free
+            self.pool.orphan(self._conn, self._file)
+            self._conn, self._file, self._pid = None, None, os.getpid()
+
+    def close(self) -> None:
+        """Close the file (errors ignored: nothing to report for a file being let go)."""
+        self._check_fork()
+        conn, handle = self._conn, self._file
+        self._conn, self._file = None, None
+        if conn is not None and handle is not None and not conn.broken:
+            with conn.lock:
+                handle_close_quietly(handle)
+
+
+def handle_close_quietly(handle: Any) -> None:
+    """Close an ``nfs_rs`` file, ignoring failures."""
+    with contextlib.suppress(Exception):  # a file being dropped: its close errors cannot matter
+        handle.close()
+
+
+class RawReader(io.RawIOBase):
+    """Positional reads from one open file; wrapped in ``io.BufferedReader`` (the bounded buffer)."""
+
+    def __init__(self, pinned: Pinned, size: int, name: str) -> None:
+        super().__init__()
+        self._pinned = pinned
+        self._size = size
+        self._pos = 0
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[:READ_CHUNK]
+        if not len(view):
+            return 0
+        pos = self._pos
+        count = int(self._pinned.call(lambda f: f.readinto_at(view, pos)))
+        self._pos += count
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._pinned.close()
+        super().close()
+
+
+class DirectWriter(Writer):
+    """A temporary file beside the target; commit renames it over the target."""
+
+    def __init__(self, files: DirectFiles, rel: str) -> None:
+        self._files, self._rel = files, rel
+        directory = posixpath.dirname(rel)
+        self._tmp_rel = posixpath.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        pool = files.pool
+        try:
+            self._pinned = Pinned(pool, rel, pool.remote(self._tmp_rel), "r+b", first_mode="wb")
+        except FileNotFound:
+            files.makedirs(directory)
+            self._pinned = Pinned(pool, rel, pool.remote(self._tmp_rel), "r+b", first_mode="wb")
+        self._offset = 0
+        self._finished = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        try:
+            for i in range(0, len(view), WRITE_CHUNK):
+                chunk, offset = view[i:i + WRITE_CHUNK], self._offset
+                self._offset += int(self._pinned.call(functools.partial(_write_at, data=chunk, offset=offset)))
+        except BaseException:
+            self.abort()
+            raise
+        return len(view)
+
+    def commit(self) -> None:
+        if self._finished:
+            return
+        try:
+            self._pinned.close()
+            self._files.rename_raw(self._tmp_rel, self._rel)
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+
+    def abort(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._pinned.close()
+        with contextlib.suppress(FileNotFound, MaybeDone):
+            self._files.remove_raw(self._tmp_rel)
