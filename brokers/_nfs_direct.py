@@ -16,6 +16,7 @@ because nfs-rs cannot list the root directory of an NFSv4 mount (``NFS4ERR_BADNA
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import itertools
 import os
@@ -24,6 +25,7 @@ import random
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -59,6 +61,24 @@ _TRANSIENT_TYPES = frozenset({"NfsRpcError", "NfsRetryableError", "NfsStateLostE
                               "NfsUncertainOutcomeError", "NfsOperationOutcomeError"})
 _TRANSIENT_CODES = ("STALE", "DELAY", "JUKEBOX", "GRACE", "BADSESSION", "DEADSESSION", "BAD_STATEID",
                     "OLD_STATEID", "EXPIRED", "STALE_CLIENTID", "STALE_STATEID", "CONN_NOT_BOUND")
+
+
+_LIVE_POOLS: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
+"""Pools of this process, for the fork hook below (the one module-level state: fork safety needs it)."""
+
+
+def _after_fork_in_child() -> None:
+    """Make every ``nfs_rs`` object inherited from the parent immortal in a forked child.
+
+    Freeing one (at any time, including interpreter exit) waits forever for I/O threads that exist only in
+    the parent; an extra reference that is never dropped keeps them from being freed. The child connects anew.
+    """
+    for pool in list(_LIVE_POOLS):
+        for obj in pool._inherited():
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def load_nfs_rs() -> Any:
@@ -216,8 +236,9 @@ class ConnectionPool:
         """Mount root on the server, fixed by the first connection."""
         self.base = ""
         """The workspace's path below the mount root (``""``: the mount root itself)."""
-        self._orphans: list[object] = []
+        self._files: weakref.WeakSet[Any] = weakref.WeakSet()
         self._reset()
+        _LIVE_POOLS.add(self)
 
     def _reset(self) -> None:
         self._pid = os.getpid()
@@ -228,15 +249,16 @@ class ConnectionPool:
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():
-            # The parent's clients are unusable here, and even freeing one blocks on I/O threads that did not
-            # survive the fork: keep them referenced, untouched, for the life of this process.
-            self._orphans.extend(self._conns)
+            # The parent's clients are unusable here (their I/O threads did not survive the fork), and freeing
+            # one blocks forever: _after_fork_in_child made them immortal; forget them and connect anew.
             self._reset()
 
-    def orphan(self, *objects: object) -> None:
-        """Keep objects inherited from the parent process alive and untouched (see :meth:`_check_fork`)."""
-        self._check_fork()
-        self._orphans.extend(o for o in objects if o is not None)
+    def track(self, handle: object) -> None:
+        """Register an open ``nfs_rs`` file, so that a forked child never frees its inherited copy."""
+        self._files.add(handle)
+
+    def _inherited(self) -> list[object]:
+        return [c.client for c in self._conns] + list(self._files)
 
     def remote(self, rel: str) -> str:
         """The path to give ``nfs_rs`` for a workspace path (relative to the mount root; connects first)."""

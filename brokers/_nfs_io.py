@@ -93,6 +93,7 @@ class Pinned:
         if self.fileid is not None and fileid != self.fileid:
             handle_close_quietly(handle)
             raise IntegrityError(f"{self.rel}: the file was replaced while it was open; read it again")
+        self.pool.track(handle)
         self.fileid, self._conn, self._file = fileid, conn, handle
 
     def call(self, fn: Callable[[Any], T]) -> T:
@@ -125,8 +126,7 @@ class Pinned:
         raise AssertionError("unreachable")
 
     def _check_fork(self) -> None:
-        if self._pid != os.getpid():  # opened by the parent: unusable here, and unsafe to free
-            self.pool.orphan(self._conn, self._file)
+        if self._pid != os.getpid():  # opened by the parent: unusable here (and made immortal by the pool)
             self._conn, self._file, self._pid = None, None, os.getpid()
 
     def close(self) -> None:

@@ -398,3 +398,33 @@ def test_missing_export_is_a_clear_error(nfs_server, version, path):
     with pytest.raises(brokers.BrokerError, match=f"cannot mount 127.0.0.1:{path}") as info:
         broker.read_bytes("x")
     assert not isinstance(info.value, FileNotFoundError)
+
+
+CHILD_EXITS_NORMALLY = """
+import os, sys
+import brokers
+broker = brokers.get_broker(sys.argv[1])
+broker.write_bytes("p", b"parent")
+reader = broker.open("p")
+pid = os.fork()
+if pid == 0:
+    broker.write_bytes("c", broker.read_bytes("p") + reader.read())
+    sys.exit(0)  # a normal exit frees everything: the inherited nfs-rs objects must not hang it
+_, status = os.waitpid(pid, 0)
+reader.close()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.parametrize("version", ["3", "4.1"])
+def test_forked_child_can_exit_normally(nfs_workspace, version, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    config = tmp_path / "ws.json"
+    config.write_text(json.dumps(nfs_workspace.config(version)))
+    done = subprocess.run([sys.executable, "-c", CHILD_EXITS_NORMALLY, str(config)], capture_output=True,
+                          timeout=30, check=False, cwd=os.getcwd())
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert (nfs_workspace.backing / "c").read_bytes() == b"parentparent"
