@@ -5,8 +5,9 @@ Everything that touches ``nfs_rs`` exceptions lives here: :func:`translate` is t
 
 Connections are reused: a pool holds a few ``nfs_rs.Client`` objects, each behind its own lock (the client is
 not documented as thread-safe, and concurrent OPEN/CLOSE of one file through one NFSv4 client loses state), so
-threads use different connections in parallel. After a fork the child forgets the parent's connections without
-touching them (their I/O threads did not survive the fork) and connects anew.
+threads use different connections in parallel. After a fork the child connects anew; the clients and files it
+inherited are never used and never freed (their I/O threads did not survive the fork, and freeing one would
+wait for them forever), see :func:`_after_fork_in_child`.
 
 Where the mount is rooted: NFSv3 mounts ``nfs_path`` itself (or, if that directory does not exist yet, the
 nearest existing ancestor). NFSv4.1 mounts the parent of ``nfs_path`` and addresses the workspace by name,
