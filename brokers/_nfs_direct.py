@@ -1,7 +1,8 @@
 """The userspace NFS client edge: connections to one export through ``nfs_rs``, retries, error translation.
 
 Everything that touches ``nfs_rs`` exceptions lives here: :func:`translate` is the one table that maps them to
-:mod:`brokers.errors`, and :meth:`ConnectionPool.run` is the one place that retries.
+:mod:`brokers.errors`, and :meth:`ConnectionPool.run` retries (as does ``Pinned.call`` in ``_nfs_io`` for open
+files, with the same transient test).
 
 Connections are reused: a pool holds a few ``nfs_rs.Client`` objects, each behind its own lock (the client is
 not documented as thread-safe, and concurrent OPEN/CLOSE of one file through one NFSv4 client loses state), so
