@@ -19,6 +19,8 @@ class Case:
     contenders: dict[str, Callable[[], object]]
     repeat: int = 5
     setup: Callable[[], object] | None = None
+    label_setup: Callable[[str], object] | None = None
+    """Called (untimed) with the contender's label before each of its runs."""
     unit: str = "s"
     max_runs: dict[str, int] = field(default_factory=dict)
     """Contenders too slow to repeat: run at most this many times (their median is of fewer runs)."""
@@ -35,6 +37,8 @@ class Case:
                     continue
                 if self.setup is not None:
                     self.setup()
+                if self.label_setup is not None:
+                    self.label_setup(label)
                 start = time.perf_counter()
                 try:
                     fn()
@@ -48,7 +52,8 @@ class Case:
         medians = {k: statistics.median(v) if v else None for k, v in self.times.items()}
         broker_label = next(iter(medians))
         broker = medians[broker_label]
-        peers = [v for k, v in medians.items() if k != broker_label and v is not None]
+        # Peers: every row but the broker's own (labels starting with "brokers" are broker variants).
+        peers = [v for k, v in medians.items() if not k.startswith("brokers") and v is not None]
         fastest_peer = min(peers, default=None)
         out: list[tuple[str, str, float | None, float | None]] = []
         for label, med in medians.items():

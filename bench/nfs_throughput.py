@@ -69,9 +69,17 @@ def main() -> None:
             server.stop()
 
 
-def run_version(server: GaneshaServer, version: str, data: bytes, repeat: int, local_in: Path, local_out: Path
-                ) -> list[tuple[str, str, str, float]]:
-    """Time every contender's write and read for one protocol version; return (version, label, op, MB/s)."""
+Contenders = dict[str, tuple[Callable[[], object], Callable[[], object]]]
+
+
+def contenders(server: GaneshaServer, version: str, data: bytes, local_in: Path, local_out: Path
+               ) -> tuple[Contenders, Callable[[str], None], Callable[[], None]]:
+    """Build every contender's (write, read) pair for one protocol version (also used by ``python -m bench``).
+
+    Returns:
+        The contenders by label, a ``setup(label)`` to call (untimed) before a contender's write, and a
+        ``close()`` for the connections.
+    """
     import nfs_rs
 
     size = len(data)
@@ -119,30 +127,40 @@ def run_version(server: GaneshaServer, version: str, data: bytes, repeat: int, l
         assert done.returncode == 0, done.stderr
 
     def c_read() -> None:
+        local_out.unlink(missing_ok=True)
         subprocess.run(["nfs-cp", url, str(local_out)], check=True, capture_output=True)
 
-    def c_setup() -> None:  # nfs-cp creates exclusively: remove the targets first (not timed)
-        raw.remove("c.bin", missing_ok=True)  # through NFS: Ganesha caches entries of the backing directory
-        local_out.unlink(missing_ok=True)
+    def setup(label: str) -> None:
+        if label == "libnfs nfs-cp":  # nfs-cp creates exclusively: remove the targets first (not timed)
+            raw.remove("c.bin", missing_ok=True)  # through NFS: Ganesha caches entries of the backing directory
+            local_out.unlink(missing_ok=True)
 
-    contenders = {
+    def close() -> None:
+        raw.close()
+        broker.close()  # type: ignore[attr-defined]
+
+    found: Contenders = {
         "broker write_bytes/read_bytes": (b_write, b_read),
         "broker open() 8 MiB chunks": (s_write, s_read),
         "raw nfs-rs File.write/read": (r_write, r_read),
     }
     if shutil.which("nfs-cp") and version == "3":  # libnfs 4.0's NFSv4 writes fail against Ganesha
-        contenders["libnfs nfs-cp"] = (c_write, c_read)
+        found["libnfs nfs-cp"] = (c_write, c_read)
+    return found, setup, close
+
+
+def run_version(server: GaneshaServer, version: str, data: bytes, repeat: int, local_in: Path, local_out: Path
+                ) -> list[tuple[str, str, str, float]]:
+    """Time every contender's write and read for one protocol version; return (version, label, op, MB/s)."""
+    size = len(data)
+    found, setup, close = contenders(server, version, data, local_in, local_out)
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(repeat):
-        for label, (write, read) in contenders.items():
-            if label == "libnfs nfs-cp":
-                c_setup()
+        for label, (write, read) in found.items():
+            setup(label)
             times.setdefault((label, "write"), []).append(timed(write))
-            if label == "libnfs nfs-cp":
-                local_out.unlink(missing_ok=True)
             times.setdefault((label, "read"), []).append(timed(read))
-    raw.close()
-    broker.close()  # type: ignore[attr-defined]
+    close()
     return [(f"v{version}", label, op, size / statistics.median(values) / 1e6)
             for (label, op), values in times.items()]
 

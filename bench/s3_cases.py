@@ -143,7 +143,7 @@ def small_cases(server: S3Endpoint, work: Path, count: int, size: int, repeat: i
         asyncio.run(main())
 
     pairs = list(zip(locals_, names, strict=True))
-    slow = {"boto3 loop": slow_runs} if slow_runs else {}
+    slow = {"boto3 loop": slow_runs, "aws s3 cp --recursive": slow_runs + 1} if slow_runs else {}
     mark = f"{count} x {size >> 10} KiB"
     upload = Case(f"S3 upload {mark} ({server.name})", {
         "brokers upload_many": lambda: broker.upload_many([(lo, f"up/broker/{n}") for lo, n in pairs]),
