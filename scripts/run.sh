@@ -27,3 +27,48 @@ brokers du "$cfg"
 brokers volume "$cfg" --docker /workspace
 set +x
 cmp "$demo/input.csv" "$demo/result.csv" && echo "round trip: bytes identical"
+
+# The workspace service on SQLite: register the workspace, then read its used/total size over HTTP.
+port="${BROKERS_DEMO_PORT:-8000}"
+token="demo-token"
+url="http://127.0.0.1:$port"
+brokers serve --port "$port" --database-url "sqlite:///$demo/brokers.db" --token "$token" \
+    --usage-interval 2 --log-level warning &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+python - "$url" "$token" "$cfg" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+
+url, token, cfg = sys.argv[1:]
+
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method,
+                                 headers={"X-Access-Token": token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, json.loads(resp.read() or b"null")
+
+for _ in range(100):  # the service starts in about a second
+    try:
+        call("GET", "/v6/workspaces/")
+        break
+    except (urllib.error.URLError, ConnectionError):
+        time.sleep(0.1)
+config = json.load(open(cfg))
+status, found = call("GET", "/v6/workspaces/?name=demo")
+if not found["results"]:
+    status, created = call("POST", "/v6/workspaces/", {"title": "Demo", "configuration": config})
+    print(f"POST /v6/workspaces/ -> {status}: workspace {created['name']!r} id {created['id']}")
+for _ in range(100):
+    status, listing = call("GET", "/v6/workspaces/?name=demo")
+    ws = listing["results"][0]
+    if ws["used_size"] is not None:
+        break
+    time.sleep(0.1)
+print(f"GET /v6/workspaces/ -> {status}: used_size={ws['used_size']} total_size={ws['total_size']} "
+      f"(measured {ws['usage_measured']})")
+PY
+if [[ "${1:-}" == "--serve" ]]; then
+    echo "serving $url (token: $token; docs at $url/docs); Ctrl-C stops"
+    wait $server
+fi
