@@ -29,6 +29,8 @@ __all__ = ["TEMP_PREFIX", "LocalFiles", "kernel_copy"]
 TEMP_PREFIX = ".brokers-tmp-"
 """Name prefix of temporary files of writes in progress (hidden from listings)."""
 
+_SUBDIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
 T = TypeVar("T")
 
 
@@ -222,35 +224,61 @@ class LocalFiles:
         return _file_info(rel, st)
 
     def iter(self, prefix: str, recursive: bool) -> Iterator[FileInfo]:
-        """Yield the regular files under ``prefix``, sorted per directory, temporary files hidden."""
-        top = self.path(prefix)
-        if not os.path.isdir(top):
+        """Yield the regular files under ``prefix``, sorted per directory, temporary files hidden.
+
+        Directories are opened and read through descriptors (``O_NOFOLLOW``), so a directory swapped for a link
+        during the walk is skipped, never listed.
+        """
+        self.path(prefix)  # the string check first: a link leading outside is PathOutsideWorkspace
+        try:
+            top_fd, name = open_beneath(self.root, prefix, follow_last=True)
+        except OSError:
             return
-        stack = [(top, prefix)]
-        while stack:
-            directory, rel_dir = stack.pop()
-            try:
-                with os.scandir(directory) as it:
-                    entries = sorted(it, key=lambda e: e.name, reverse=True)
-            except OSError:
-                continue
-            subdirs = []
-            for entry in reversed(entries):
-                if entry.name.startswith(TEMP_PREFIX):
-                    continue
-                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        if name:  # a file, not a directory
+            os.close(top_fd)
+            return
+        stack = [(top_fd, prefix)]
+        try:
+            while stack:
+                dir_fd, rel_dir = stack.pop()
                 try:
-                    if entry.is_symlink():
-                        self.path(rel)  # confine: a link leading outside is skipped, not followed
-                    st = entry.stat()
-                except (OSError, PathOutsideWorkspace):
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    if recursive and not entry.is_symlink():
-                        subdirs.append((entry.path, rel))
-                elif stat.S_ISREG(st.st_mode):
-                    yield _file_info(rel, st)
-            stack.extend(reversed(subdirs))
+                    with os.scandir(dir_fd) as it:
+                        entries = sorted(it, key=lambda e: e.name)
+                    subdirs = []
+                    for entry in entries:
+                        if entry.name.startswith(TEMP_PREFIX):
+                            continue
+                        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                        try:
+                            if entry.is_symlink():
+                                st = self._linked_stat(rel)  # confined: a link leading outside is skipped
+                                if st is not None and stat.S_ISREG(st.st_mode):
+                                    yield _file_info(rel, st)
+                                continue
+                            st = entry.stat(follow_symlinks=False)
+                            if stat.S_ISDIR(st.st_mode):
+                                if recursive:
+                                    subdirs.append((os.open(entry.name, _SUBDIR_FLAGS, dir_fd=dir_fd), rel))
+                            elif stat.S_ISREG(st.st_mode):
+                                yield _file_info(rel, st)
+                        except OSError:
+                            continue
+                finally:
+                    os.close(dir_fd)
+                stack.extend(reversed(subdirs))
+        finally:
+            for fd, _ in stack:
+                os.close(fd)
+
+    def _linked_stat(self, rel: str) -> os.stat_result | None:
+        """Stat what a symbolic link leads to, if it stays inside the workspace (else None)."""
+        try:
+            with self._at(rel) as (dir_fd, name):
+                if not name:
+                    return os.fstat(dir_fd)
+                return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except (BrokerError, OSError):
+            return None
 
     def read(self, rel: str, start: int, end: int | None) -> bytes:
         """Read ``[start, end)`` with ``pread``: only that range is read."""

@@ -48,7 +48,8 @@ def _flipper(ws, outside, stop: threading.Event, flips: list[int]) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("operation", ["write_bytes", "open_wb", "upload", "move_to", "delete", "read"])
+@pytest.mark.parametrize("operation", ["write_bytes", "open_wb", "upload", "move_to", "delete", "read", "list",
+                                       "info"])
 def test_symlink_swapped_in_during_operations_never_escapes(tmp_path, operation):
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -85,6 +86,10 @@ def test_symlink_swapped_in_during_operations_never_escapes(tmp_path, operation)
                 elif operation == "delete":
                     broker.delete("d/victim", missing_ok=True)
                 elif operation == "read" and broker.read_bytes("d/f") == b"outside secret":
+                    leaks += 1
+                elif operation == "list":
+                    leaks += len([i for i in broker.list() if i.path.startswith("d/")])  # d holds nothing of its own
+                elif operation == "info" and broker.info("d/f").size == len(b"outside secret"):
                     leaks += 1
             except (brokers.BrokerError, OSError):
                 pass
