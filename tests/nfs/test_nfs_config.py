@@ -13,7 +13,7 @@ from brokers.configuration import NfsConfig
 from brokers.nfs import NfsBroker, find_mount
 
 BAD_PATH = ("broker.nfs_path must look like server:/export/path (a host name, an IPv4 address or an [IPv6] "
-            "address, a colon, then an absolute path)")
+            "address, a colon, then an absolute path without '..')")
 
 
 def check(broker: dict) -> dict:
