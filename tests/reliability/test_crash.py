@@ -21,6 +21,7 @@ import brokers
 from brokers.s3 import S3Broker, TransferSettings
 
 RUNS = 50
+READY = 0  # reported once the child is warmed up; versions start at 1,000,000
 MiB = 1024 * 1024
 TARGET = "out/result.bin"
 
@@ -67,6 +68,8 @@ def _child(broker, first_version: int, sizes: list[int], report: int, mode: str)
     """Write versions forever (killed by the parent); report each committed version on the pipe."""
     rng = random.Random(first_version)
     version = first_version
+    broker.exists("out/keep.txt")  # warm up (a forked S3 broker builds its client, NFS connects)
+    os.write(report, struct.pack(">Q", READY))
     while True:
         data = content(version, rng.choice(sizes))
         how = rng.choice(["write_bytes", "open_wb"]) if mode == "mixed" else mode
@@ -102,6 +105,8 @@ def run_and_kill(broker, first_version: int, sizes: list[int], delay: float, mod
             os._exit(code)
     os.close(write_end)
     try:
+        ready = os.read(read_end, 8)  # the child is warmed up: the kill lands among its writes
+        assert ready == struct.pack(">Q", READY), "the writer died before it was ready"
         if mode == "hang":
             os.read(read_end, 8)  # wait until the write is under way
         else:
