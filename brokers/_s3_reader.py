@@ -25,6 +25,8 @@ __all__ = ["S3RawReader", "download_verified"]
 log = logging.getLogger("brokers.s3")
 
 _CHUNK = 1024 * 1024
+_RESUMES = 3
+"""Times a download whose connection broke mid-body is resumed (each GET itself is retried by botocore)."""
 
 
 class S3RawReader(io.RawIOBase):
@@ -123,15 +125,27 @@ def download_verified(ref: ObjectRef, out: IO[bytes]) -> int:
     size = int(head["ContentLength"])
     hasher = _hasher_for(ref, etag, size)
     written = 0
-    with ref.errors("read"):
-        reply = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
+    for attempt in range(1, _RESUMES + 2):
+        with ref.errors("read"):  # a failing request has been retried by botocore already
+            # A body cut short is resumed from the byte reached (If-Match: never a mix of two versions).
+            if written:
+                reply = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"],
+                                          Range=f"bytes={written}-")
+            else:  # no Range at first: "bytes=0-" of an empty object is 416
+                reply = client.get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=head["ETag"])
         body = reply["Body"]
         try:
-            while chunk := body.read(_CHUNK):
-                out.write(chunk)
-                written += len(chunk)
-                if hasher is not None:
-                    hasher.update(chunk)
+            with ref.errors("read"):
+                while chunk := body.read(_CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+                    if hasher is not None:
+                        hasher.update(chunk)
+            break
+        except StorageUnavailable:
+            if attempt > _RESUMES or written >= size:
+                raise
+            log.debug("download of %s broke at byte %d; resuming", ref.path, written)
         finally:
             body.close()
     if written != size:

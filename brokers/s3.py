@@ -65,6 +65,8 @@ __all__ = ["S3Broker", "TransferSettings"]
 log = logging.getLogger("brokers.s3")
 
 _USAGE_WORKERS = 8
+_BODY_ATTEMPTS = 3
+"""Times a ranged read is asked again when the answer's body breaks off (the request itself is retried by botocore)."""
 
 
 class S3Broker(Broker):
@@ -241,14 +243,21 @@ class S3Broker(Broker):
         kwargs: dict[str, Any] = {}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        with self._errors(rel, "read"):
+        for attempt in range(1, _BODY_ATTEMPTS + 1):
+            with self._errors(rel, "read"):  # a failing request has been retried by botocore already
+                try:
+                    reply = self.client.get_object(Bucket=self._bucket, Key=self._key(rel), **kwargs)
+                except ClientError as exc:
+                    if error_code(exc) not in ("InvalidRange", "416"):
+                        raise
+                    break
             try:
-                reply = self.client.get_object(Bucket=self._bucket, Key=self._key(rel), **kwargs)
-            except ClientError as exc:
-                if error_code(exc) not in ("InvalidRange", "416"):
+                with self._errors(rel, "read"):
+                    return reply["Body"].read()
+            except StorageUnavailable:  # botocore retries a request, not a body cut short: ask again
+                if attempt == _BODY_ATTEMPTS:
                     raise
-            else:
-                return reply["Body"].read()
+                log.debug("reading %s: the answer broke off; asking again", rel)
         self._info(rel)  # a range past the end of an existing file reads as empty
         return b""
 

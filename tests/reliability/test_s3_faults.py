@@ -65,6 +65,7 @@ def test_200_operations_at_10_percent_faults_lose_nothing(s3_bucket, s3_client, 
     model: dict[str, bytes] = {}
     outcome = {"ok": 0, "unavailable": 0}
     failures: list[str] = []
+    unavailable: list[str] = []
     big_left = 8  # multipart uploads (> 5 MiB) among the 200: each is 2-3 parts
 
     def actual(rel: str) -> bytes | None:
@@ -161,8 +162,9 @@ def test_200_operations_at_10_percent_faults_lose_nothing(s3_bucket, s3_client, 
                         model.pop(src)
                 assert actual(src) is None, step
             outcome["ok"] += 1
-        except brokers.StorageUnavailable:
+        except brokers.StorageUnavailable as exc:
             outcome["unavailable"] += 1
+            unavailable.append(f"{kind}: {exc}")
         except Exception as exc:
             failures.append(f"{step} on {rel}/{src}: {type(exc).__name__}: {exc}")
 
@@ -180,7 +182,7 @@ def test_200_operations_at_10_percent_faults_lose_nothing(s3_bucket, s3_client, 
 
     print(f"\nS3 fault proxy: {proxy.requests} requests, {proxy.total_injected} faults injected "
           f"{dict(proxy.injected)}; {outcome['ok']} operations completed, {outcome['unavailable']} ended in "
-          f"StorageUnavailable, {big_left} of 8 large uploads not drawn")
+          f"StorageUnavailable {unavailable}, {big_left} of 8 large uploads not drawn")
     assert not failures, "\n".join(failures)
     assert outcome["ok"] + outcome["unavailable"] == OPERATIONS
     assert proxy.total_injected >= 0.05 * proxy.requests
@@ -224,3 +226,24 @@ def test_lost_answers_of_multipart_steps(s3_bucket, s3_client, proxy, tmp_path, 
     assert outcome in ("completed", "StorageUnavailable"), (
         f"{method} {contains} {fault}: the write ended with {outcome}; the object now holds the "
         f"{'new' if now == new else 'old'} content")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fault", ["truncate", "reset_after"])
+def test_a_body_cut_short_is_fetched_again(s3_bucket, s3_client, proxy, tmp_path, fast_backoff, fault):
+    """botocore retries requests, not response bodies: a download or a read whose body breaks off must ask again
+    (from where it stopped, with If-Match) instead of failing."""
+    config = brokers.load_configuration({"broker": {
+        "type": "s3", "bucket_name": s3_bucket, "region_name": REGION, "endpoint_url": proxy.endpoint,
+        "prefix": "ws", "credentials": {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}}})
+    broker = S3Broker(config)
+    proxy.rate = 0.0
+    data = random.Random(3).randbytes(3 * MiB)
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/x.bin", Body=data)
+    proxy.force("GET", "/ws/x.bin", fault, times=2)
+    assert (tmp_path / "x.bin").exists() is False
+    broker.download("x.bin", tmp_path / "x.bin")
+    assert (tmp_path / "x.bin").read_bytes() == data
+    proxy.force("GET", "/ws/x.bin", fault, times=2)
+    assert broker.read_bytes("x.bin", 1000, 2 * MiB) == data[1000:2 * MiB]
+    assert proxy.total_injected == 4
