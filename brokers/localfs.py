@@ -421,25 +421,56 @@ class LocalFiles:
         return removed
 
     def usage(self) -> Usage:
-        """Walk the tree (subtrees in parallel), count bytes with hard links once; capacity from statvfs."""
-        frontier = [self.root]
+        """Walk the tree and count bytes (hard links once); capacity from statvfs.
+
+        On a local filesystem one thread walks (a stat costs a microsecond or two, and threads only fight over
+        the GIL: 200,000 files took 1.17 s on 4 threads, 0.81 s on one, against 0.51 s for ``du -sb``). On a
+        network or FUSE filesystem, where every stat may be a round trip, subtrees are walked in parallel.
+        """
         totals = _Tally()
-        # Expand breadth-first until there are enough subtrees to keep every worker busy, then walk each
-        # subtree in one tight loop per task (a task per directory costs more than it saves).
-        while frontier and len(frontier) < 4 * self.workers:
-            level, frontier = frontier, []
-            for directory in level:
-                frontier.extend(totals.scan(directory))
-            if len(frontier) > 4 * self.workers or not frontier:
-                break
-        if frontier:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                for part in pool.map(_walk_subtree, frontier):
-                    totals.merge(part)
+        if not _on_network_fs(self.root):
+            totals.merge(_walk_subtree(self.root))
+        else:
+            frontier = [self.root]
+            # Expand breadth-first until there are enough subtrees to keep every worker busy, then walk each
+            # subtree in one tight loop per task (a task per directory costs more than it saves).
+            while frontier and len(frontier) < 4 * self.workers:
+                level, frontier = frontier, []
+                for directory in level:
+                    frontier.extend(totals.scan(directory, top=directory == self.root))
+                if len(frontier) > 4 * self.workers or not frontier:
+                    break
+            if frontier:
+                with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                    for part in pool.map(_walk_below, frontier):
+                        totals.merge(part)
         vfs = self._call("", lambda: os.statvfs(self.root))
         return Usage(used_size=totals.used(), total_size=vfs.f_blocks * vfs.f_frsize,
                      free_size=vfs.f_bavail * vfs.f_frsize, file_count=totals.files,
                      measured_at=datetime.now(timezone.utc), method="walk+statvfs")
+
+
+_NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "lustre", "afs", "beegfs",
+               "gpfs", "fuse", "fuseblk")
+
+
+def _on_network_fs(path: str) -> bool:
+    """Return True if ``path`` lies on a network or FUSE filesystem (per ``/proc/self/mountinfo``)."""
+    real = os.path.realpath(path)
+    best, fstype = "", ""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) < 5 or " - " not in line:
+                    continue
+                point = fields[4].replace("\\040", " ").replace("\\134", "\\")
+                inside = real == point or real.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, fstype = point, line.split(" - ", 1)[1].split()[0]
+    except OSError:
+        return True  # unknown: walk in parallel, which is safe everywhere
+    return fstype.split(".", 1)[0] in _NETWORK_FS
 
 
 class _Tally:
@@ -450,26 +481,41 @@ class _Tally:
         self.files = 0
         self.linked: dict[tuple[int, int], int] = {}
 
-    def scan(self, directory: str) -> list[str]:
-        """Count the files of one directory; return its subdirectories (symlinks are never followed)."""
-        subdirs = []
+    def scan(self, directory: str, top: bool = True) -> list[str]:
+        """Count the files of one directory; return its subdirectories (symlinks are never followed).
+
+        The directory is listed through a descriptor, so each file's stat is an ``fstatat`` relative to it
+        (no path walk per file); subdirectories are opened with ``O_NOFOLLOW``.
+        """
+        subdirs: list[str] = []
+        size = files = 0
+        linked = self.linked
         try:
-            with os.scandir(directory) as it:
+            fd = os.open(directory, _DIR_FLAGS if top else _DIR_FLAGS | os.O_NOFOLLOW)
+        except OSError:
+            return subdirs
+        try:
+            with os.scandir(fd) as it:
                 for entry in it:
                     try:
                         if entry.is_dir(follow_symlinks=False):
-                            subdirs.append(entry.path)
-                        elif entry.is_file(follow_symlinks=False):
-                            st = entry.stat(follow_symlinks=False)
-                            self.files += 1
-                            if st.st_nlink > 1:
-                                self.linked[(st.st_dev, st.st_ino)] = st.st_size
-                            else:
-                                self.size += st.st_size
+                            subdirs.append(f"{directory}/{entry.name}")
+                            continue
+                        st = entry.stat(follow_symlinks=False)
                     except OSError:
                         continue
+                    if stat.S_ISREG(st.st_mode):
+                        files += 1
+                        if st.st_nlink > 1:
+                            linked[(st.st_dev, st.st_ino)] = st.st_size
+                        else:
+                            size += st.st_size
         except OSError:
             pass
+        finally:
+            os.close(fd)
+        self.size += size
+        self.files += files
         return subdirs
 
     def merge(self, other: _Tally) -> None:
@@ -481,9 +527,16 @@ class _Tally:
         return self.size + sum(self.linked.values())
 
 
-def _walk_subtree(top: str) -> _Tally:
+def _walk_subtree(top: str, top_is_root: bool = True) -> _Tally:
     tally = _Tally()
-    stack = [top]
+    stack = tally.scan(top, top=top_is_root)
     while stack:
-        stack.extend(tally.scan(stack.pop()))
+        stack.extend(tally.scan(stack.pop(), top=False))
     return tally
+
+
+def _walk_below(top: str) -> _Tally:
+    return _walk_subtree(top, top_is_root=False)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC

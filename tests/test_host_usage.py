@@ -1,0 +1,43 @@
+"""Host usage: the one-thread walk (local disks) and the parallel walk (network/FUSE mounts) agree."""
+
+from __future__ import annotations
+
+import os
+
+import brokers
+from brokers import localfs
+
+
+def make_tree(root):
+    expected_size = expected_files = 0
+    for i in range(300):
+        d = root / f"a{i % 7}" / f"b{i % 5}" / f"c{i % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}").write_bytes(b"x" * i)
+        expected_size += i
+        expected_files += 1
+    (root / "top.bin").write_bytes(b"y" * 1000)
+    os.link(root / "top.bin", root / "a0" / "hard.bin")  # counted once
+    (root / "a1" / "link").symlink_to(root / "a2")  # never followed
+    (root / "a3" / "dangling").symlink_to(root / "nowhere")
+    os.mkfifo(root / "a4" / "fifo")  # not a regular file
+    return expected_size + 1000, expected_files + 2
+
+
+def test_local_and_parallel_walks_agree(tmp_path, monkeypatch):
+    root = tmp_path / "ws"
+    root.mkdir()
+    size, files = make_tree(root)
+    broker = brokers.get_broker({"broker": {"type": "host", "host_path": str(root)}})
+    assert not localfs._on_network_fs(str(root))
+    local = broker.usage()
+    monkeypatch.setattr(localfs, "_on_network_fs", lambda path: True)
+    parallel = broker.usage()
+    assert (local.used_size, local.file_count) == (size, files)
+    assert (parallel.used_size, parallel.file_count) == (size, files)
+
+
+def test_network_filesystems_are_recognised(tmp_path):
+    assert localfs._on_network_fs("/proc") is False
+    assert localfs._on_network_fs(str(tmp_path)) is False
+    assert "nfs4" in localfs._NETWORK_FS and "fuse" in localfs._NETWORK_FS
