@@ -130,7 +130,14 @@ def main() -> None:
             f"Machine: {versions(''.join(extra))}\n\n"
             "Each case runs its contenders alternately, repeated; medians shown (a contender with fewer runs "
             "was too slow to repeat). Ratios are broker time / contender time (< 1: the broker is faster); "
-            "the broker's own row shows broker / fastest peer.\n\n"
+            "the broker's own row shows broker / fastest peer (rows labelled `brokers ...` are broker variants, "
+            "not peers).\n\n"
+            "Servers: large and small object transfers and ranged-read latency run against npm s3rver 3.7.1 "
+            "(objects on disk; moto keeps them in memory and reads a whole object per ranged GET). Usage runs "
+            "against a moto process seeded in memory: s3rver 3.7.1 drops every key below a `/` from delimited "
+            "listings (no CommonPrefixes), which breaks any prefix-parallel listing. Bytes of ranged reads are "
+            "counted at the server by the test suite's recording middleware around moto. s3rver answers a "
+            "completed multipart upload with the MD5 of the whole object, not `md5(part md5s)-N`.\n\n"
             f"{text}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     if failures:
         raise SystemExit(1)
