@@ -11,6 +11,8 @@ if [[ "${1:-}" != "--no-system" && "$(id -u)" == 0 ]] && command -v apt-get >/de
     for pkg in "${DEBIAN_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
+    # Node.js runs the npm s3rver server of the benchmarks (bench/package.json).
+    command -v npm >/dev/null || missing+=(nodejs npm)
     if ((${#missing[@]})); then
         echo "setup: installing Debian packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
