@@ -88,6 +88,8 @@ class S3Broker(Broker):
                                                          local_files=False)
     list_page_size: int = 1000
     delete_batch_size: int = 1000
+    bulk_workers: ClassVar[int] = 16
+    """Objects in flight in ``upload_many``/``download_many`` (the client's connection pool holds 16)."""
 
     def __init__(self, config: WorkspaceConfiguration, *, transfer: TransferSettings | None = None,
                  retry_attempts: int = 5) -> None:
