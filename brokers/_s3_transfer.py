@@ -63,7 +63,7 @@ class TransferSettings:
 
     multipart_threshold: int = 8 * MiB
     part_size: int = 8 * MiB
-    max_concurrency: int = 4
+    max_concurrency: int = 8
     copy_threshold: int = 5 * 1024 * MiB
     copy_part_size: int = 512 * MiB
 
