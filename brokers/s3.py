@@ -275,32 +275,45 @@ class S3Broker(Broker):
             self.client.delete_object(Bucket=self._bucket, Key=self._key(rel))
 
     def _usage(self) -> Usage:
+        """Sum sizes from listings: one request for up to a page of objects, else prefixes in parallel.
+
+        The first page is listed without a delimiter, so a workspace of up to :attr:`list_page_size` objects
+        costs one request. Keys come sorted, so that page holds every key up to its last one; the rest is
+        split by top-level "directory" (a delimited listing after that key) and each part is listed on its
+        own thread, the directory the first page stopped in from where it stopped.
+        """
         client = self.client
-        used = count = 0
-        prefixes: list[str] = []
+        tally = _Tally()
         with self._errors(None, "usage"):
-            for page in client.get_paginator("list_objects_v2").paginate(
-                    Bucket=self._bucket, Prefix=self._prefix, Delimiter="/"):
-                for item in page.get("Contents", []):
-                    if not item["Key"].endswith("/"):
-                        used += int(item["Size"])
-                        count += 1
-                prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
-            with ThreadPoolExecutor(_USAGE_WORKERS, thread_name_prefix="brokers-s3-usage") as pool:
-                for sub_used, sub_count in pool.map(self._sum_prefix, prefixes):
-                    used += sub_used
-                    count += sub_count
-        return Usage(used_size=used, total_size=None, free_size=None, file_count=count,
+            first = client.list_objects_v2(Bucket=self._bucket, Prefix=self._prefix, MaxKeys=self.list_page_size)
+            contents = first.get("Contents", [])
+            tally.add(contents)
+            if first.get("IsTruncated") and contents:
+                last = contents[-1]["Key"]
+                head, sep, _ = last[len(self._prefix):].partition("/")
+                current = self._prefix + head + "/" if sep else None  # the directory the page stopped in
+                parts: list[tuple[str, str | None]] = [(current, last)] if current else []
+                for page in client.get_paginator("list_objects_v2").paginate(
+                        Bucket=self._bucket, Prefix=self._prefix, Delimiter="/", StartAfter=last,
+                        PaginationConfig={"PageSize": self.list_page_size}):
+                    tally.add(page.get("Contents", []))
+                    parts.extend((p["Prefix"], None) for p in page.get("CommonPrefixes", [])
+                                 if p["Prefix"] != current)
+                with ThreadPoolExecutor(_USAGE_WORKERS, thread_name_prefix="brokers-s3-usage") as pool:
+                    for sub in pool.map(lambda part: self._sum_prefix(*part), parts):
+                        tally.merge(sub)
+        return Usage(used_size=tally.size, total_size=None, free_size=None, file_count=tally.count,
                      measured_at=datetime.now(timezone.utc), method="list_objects_v2")
 
-    def _sum_prefix(self, prefix: str) -> tuple[int, int]:
-        used = count = 0
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                if not item["Key"].endswith("/"):
-                    used += int(item["Size"])
-                    count += 1
-        return used, count
+    def _sum_prefix(self, prefix: str, start_after: str | None = None) -> _Tally:
+        tally = _Tally()
+        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix,
+                                  "PaginationConfig": {"PageSize": self.list_page_size}}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+            tally.add(page.get("Contents", []))
+        return tally
 
     # ------------------------------------------------------------------ hooks
     def _rename(self, src: str, dst: str) -> None:
@@ -402,6 +415,26 @@ def _access_problem(exc: Exception, bucket: str) -> str:
     if isinstance(error, StorageUnavailable):
         return f"the endpoint did not answer ({cause})"
     return str(error)
+
+
+class _Tally:
+    """Bytes and objects counted from listing pages (``dir/`` markers are not files)."""
+
+    __slots__ = ("count", "size")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.count = 0
+
+    def add(self, contents: Any) -> None:
+        for item in contents:
+            if not item["Key"].endswith("/"):
+                self.size += int(item["Size"])
+                self.count += 1
+
+    def merge(self, other: _Tally) -> None:
+        self.size += other.size
+        self.count += other.count
 
 
 def _is_workspace_path(rel: str) -> bool:
