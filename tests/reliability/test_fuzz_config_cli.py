@@ -52,7 +52,7 @@ HOSTILE = st.one_of(
     st.lists(st.text(max_size=8), max_size=4),
     st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
     st.builds(lambda n: json.loads("[" * n + "]" * n), st.integers(1, 900)),
-    st.just({"$ref": "#"}),
+    st.builds(lambda: {"$ref": "#"}),  # a fresh dict per draw: mutations must not change a shared one
 )
 
 
@@ -71,7 +71,7 @@ def mutated(draw, bases=tuple(BASES)):
         if action == "delete" and key != "endpoint_url":
             target.pop(key, None)
         elif key != "endpoint_url":  # never point a fuzzed configuration at a real network address
-            target[key] = draw(HOSTILE)
+            target[key] = copy.deepcopy(draw(HOSTILE))
     return config
 
 
