@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 import s3fs
 from fsspec.implementations.dirfs import DirFileSystem
 
+from .configuration import MASK
+
 if TYPE_CHECKING:
     from .s3 import S3Broker
 
@@ -38,4 +40,9 @@ def _from_broker(broker: S3Broker) -> Any:
 def workspace_filesystem(broker: S3Broker, options: dict[str, Any], root: str) -> S3WorkspaceFileSystem:
     """Return the workspace filesystem of ``broker``: ``S3FileSystem(**options)`` rooted at ``root``."""
     fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+    # s3fs connects with the key/secret attributes it set above; storage_options only serve to rebuild or
+    # serialise the filesystem (to_json, to_dict, fsspec pickling), which must never carry a secret.
+    for name in ("key", "secret", "token"):
+        if fs.storage_options.get(name):
+            fs.storage_options[name] = MASK
     return S3WorkspaceFileSystem(broker=broker, path=root, fs=fs, skip_instance_cache=True)

@@ -41,6 +41,9 @@ def test_fs_repr_and_pickle(s3_broker):
     blob = pickle.dumps(fs)
     assert_clean(blob, "a pickled fs")
     assert pickle.loads(blob).cat_file("p.txt") == b"via fs"
+    assert_clean(fs.fs.to_json() + repr(fs.fs.storage_options) + repr(fs.storage_options), "fs storage options")
+    assert_clean(pickle.dumps(fs.fs), "a pickled inner s3fs")
+    assert fs.cat_file("p.txt") == b"via fs"  # the keys still authenticate
 
 
 def test_logs_at_debug_carry_no_key(s3_broker, s3_server, caplog, tmp_path):
