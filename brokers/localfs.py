@@ -24,7 +24,7 @@ from .errors import BrokerError, FileNotFound, IntegrityError, PathOutsideWorksp
 from .paths import open_beneath, resolve_local
 from .types import FileInfo, Usage
 
-__all__ = ["TEMP_PREFIX", "LocalFiles", "kernel_copy"]
+__all__ = ["TEMP_PREFIX", "LocalFiles", "kernel_copy", "pread_range"]
 
 TEMP_PREFIX = ".brokers-tmp-"
 """Name prefix of temporary files of writes in progress (hidden from listings)."""
@@ -80,6 +80,20 @@ def kernel_copy(src_fd: int, dst_fd: int) -> int:
             break
         copied += n
     return copied
+
+
+def pread_range(fd: int, start: int, end: int | None) -> bytes:
+    """Read bytes ``[start, end)`` of an open file with ``pread`` (``end`` None: to the end); only that range."""
+    stop = os.fstat(fd).st_size if end is None else end
+    parts = []
+    offset = start
+    while offset < stop:
+        chunk = os.pread(fd, min(stop - offset, 1 << 30), offset)
+        if not chunk:
+            break
+        parts.append(chunk)
+        offset += len(chunk)
+    return b"".join(parts)
 
 
 class _LocalWriter(Writer):
@@ -285,16 +299,7 @@ class LocalFiles:
         def _read() -> bytes:
             fd = self._open_file(rel)
             try:
-                stop = os.fstat(fd).st_size if end is None else end
-                parts = []
-                offset = start
-                while offset < stop:
-                    chunk = os.pread(fd, min(stop - offset, 1 << 30), offset)
-                    if not chunk:
-                        break
-                    parts.append(chunk)
-                    offset += len(chunk)
-                return b"".join(parts)
+                return pread_range(fd, start, end)
             finally:
                 os.close(fd)
 
@@ -319,19 +324,23 @@ class LocalFiles:
     def upload(self, local: str, rel: str) -> None:
         """Copy a local file in with the kernel's fast path, atomically."""
         with open(local, "rb") as source:
-            writer = self.writer(rel)
-            try:
-                copied = kernel_copy(source.fileno(), writer.fileno)
-                expected = os.fstat(source.fileno()).st_size
-                if copied != expected:
-                    raise IntegrityError(f"{rel}: copied {copied} of {expected} bytes")
-                writer.commit()
-            except OSError as exc:
-                writer.abort()
-                raise _translate(rel, exc) from exc
-            except BaseException:
-                writer.abort()
-                raise
+            size = os.fstat(source.fileno()).st_size
+            self._copy_in(source.fileno(), rel, size, rel)
+
+    def _copy_in(self, fd: int, rel: str, size: int, what: str) -> None:
+        """Copy all of ``fd`` into ``rel`` atomically with the kernel's fast path (IntegrityError if short)."""
+        writer = self.writer(rel)
+        try:
+            copied = kernel_copy(fd, writer.fileno)
+            if copied != size:
+                raise IntegrityError(f"{what}: copied {copied} of {size} bytes")
+            writer.commit()
+        except OSError as exc:
+            writer.abort()
+            raise _translate(rel, exc) from exc
+        except BaseException:
+            writer.abort()
+            raise
 
     def download_to(self, rel: str, out_fd: int) -> None:
         """Copy a workspace file into an open local file descriptor with the kernel's fast path."""
@@ -389,18 +398,7 @@ class LocalFiles:
                         raise _translate(src, exc) from exc
             fd = self._open_file(src)
             try:
-                writer = self.writer(dst)
-                try:
-                    copied = kernel_copy(fd, writer.fileno)
-                    if copied != st.st_size:
-                        raise IntegrityError(f"move {src} -> {dst}: size differs after copy; source kept")
-                    writer.commit()
-                except OSError as exc:
-                    writer.abort()
-                    raise _translate(dst, exc) from exc
-                except BaseException:
-                    writer.abort()
-                    raise
+                self._copy_in(fd, dst, st.st_size, f"move {src} -> {dst} (source kept)")
             finally:
                 os.close(fd)
             self._call(src, lambda: os.unlink(src_name, dir_fd=src_fd))

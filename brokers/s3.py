@@ -52,6 +52,7 @@ from ._s3_transfer import (
 from .broker import Broker, Capabilities, Writer
 from .configuration import Credentials, S3Config, WorkspaceConfiguration
 from .errors import AccessDenied, BrokerError, IntegrityError, MissingDependency, StorageUnavailable
+from .localfs import pread_range
 from .paths import normalize
 from .types import FileInfo, Usage
 from .volumes import Volume
@@ -447,17 +448,7 @@ def _is_workspace_path(rel: str) -> bool:
 def _pread_range(local: str, start: int, end: int | None) -> bytes:
     fd = os.open(local, os.O_RDONLY)
     try:
-        if end is None:
-            end = max(os.fstat(fd).st_size, start)
-        chunks: list[bytes] = []
-        offset = start
-        while offset < end:
-            chunk = os.pread(fd, end - offset, offset)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            offset += len(chunk)
-        return b"".join(chunks)
+        return pread_range(fd, start, end)
     finally:
         os.close(fd)
 
