@@ -12,8 +12,9 @@ Validate a workspace configuration, get its broker, then read, write, move, dele
 
 from __future__ import annotations
 
-from .broker import Broker, Capabilities
-from .configuration import MASK, WorkspaceConfiguration, load_configuration
+from .config import MASK, ValidationResult, WorkspaceConfiguration, configuration_schema
+from .core.broker import Broker
+from .core.volumes import Volume
 from .errors import (
     AccessDenied,
     BrokerError,
@@ -25,34 +26,14 @@ from .errors import (
     PathOutsideWorkspace,
     StorageUnavailable,
 )
-from .registry import broker_types, get_broker
-from .types import FileInfo, Usage
-from .validation import ValidationResult, validate_configuration
-from .volumes import Volume
+from .registry import broker_types, get_broker, load_configuration, validate_configuration
+from .types import Capabilities, FileInfo, Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MASK",
-    "AccessDenied",
-    "Broker",
-    "BrokerError",
-    "Capabilities",
-    "FileInfo",
-    "FileNotFound",
-    "IntegrityError",
-    "InvalidConfiguration",
-    "MissingDependency",
-    "MountError",
-    "PathOutsideWorkspace",
-    "StorageUnavailable",
-    "Usage",
-    "ValidationResult",
-    "Volume",
-    "WorkspaceConfiguration",
-    "__version__",
-    "broker_types",
-    "get_broker",
-    "load_configuration",
-    "validate_configuration",
+    "MASK", "AccessDenied", "Broker", "BrokerError", "Capabilities", "FileInfo", "FileNotFound", "IntegrityError",
+    "InvalidConfiguration", "MissingDependency", "MountError", "PathOutsideWorkspace", "StorageUnavailable", "Usage",
+    "ValidationResult", "Volume", "WorkspaceConfiguration", "__version__", "broker_types", "configuration_schema",
+    "get_broker", "load_configuration", "validate_configuration",
 ]

@@ -1,21 +1,29 @@
-"""Find the broker class for a ``broker.type``: built-ins first, then the ``brokers.brokers`` entry points."""
+"""Broker types and their classes: the built-ins first, then the ``brokers.brokers`` entry points.
+
+Everything that needs to know which broker types exist goes through here: building a broker
+(:func:`get_broker`), and loading or validating a configuration (third-party types bring their own
+``config_schema``; access checks are each type's ``validation_warnings``). The configuration layer itself knows
+no backend; it receives :func:`find_broker_class` as its lookup.
+"""
 
 from __future__ import annotations
 
 import importlib
+import logging
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
 
-from .configuration import ConfigSource, load_configuration
+from .config import ConfigSource, ValidationResult, WorkspaceConfiguration, load, validate
+from .core.broker import Broker
 from .errors import BrokerError
 
-if TYPE_CHECKING:
-    from .broker import Broker
+__all__ = ["ENTRY_POINT_GROUP", "broker_class", "broker_types", "find_broker_class", "get_broker",
+           "load_configuration", "validate_configuration"]
 
-__all__ = ["ENTRY_POINT_GROUP", "broker_class", "broker_types", "get_broker"]
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "brokers.brokers"
-_BUILTIN = {"host": "brokers.host:HostBroker", "nfs": "brokers.nfs:NfsBroker", "s3": "brokers.s3:S3Broker"}
+_BUILTIN = {"host": "brokers.backends.host:HostBroker", "nfs": "brokers.backends.nfs:NfsBroker",
+            "s3": "brokers.backends.s3:S3Broker"}
 
 
 def broker_types() -> list[str]:
@@ -27,10 +35,8 @@ def broker_class(broker_type: str) -> type[Broker]:
     """Return the broker class registered for ``broker_type``.
 
     Raises:
-        BrokerError: No broker of that type is installed.
+        BrokerError: No broker of that type is installed, or what is registered is not a Broker.
     """
-    from .broker import Broker
-
     target = _BUILTIN.get(broker_type)
     if target is not None:
         module, _, name = target.partition(":")
@@ -45,6 +51,44 @@ def broker_class(broker_type: str) -> type[Broker]:
     return cls
 
 
+def find_broker_class(broker_type: str) -> type[Broker] | None:
+    """Return the broker class of a type, or None when none is installed (the lookup validation uses)."""
+    try:
+        return broker_class(broker_type)
+    except BrokerError:
+        log.debug("no usable broker of type %r", broker_type, exc_info=True)
+        return None
+
+
+def load_configuration(source: ConfigSource) -> WorkspaceConfiguration:
+    """Validate a configuration and return it as a typed, immutable object.
+
+    Args:
+        source: A dict, JSON text, or a path to a JSON file (or an already loaded configuration).
+
+    Raises:
+        InvalidConfiguration: The configuration is not valid; ``.errors`` lists every problem found.
+    """
+    return load(source, find_broker_class)
+
+
+def validate_configuration(config: object, previous: object = None, *, check_access: bool = True
+                           ) -> ValidationResult:
+    """Validate a workspace configuration without raising.
+
+    Args:
+        config: A dict, JSON text, or a path to a JSON file. Anything else is reported as an error.
+        previous: The configuration this one replaces, if any; a change of broker type gives the
+            ``broker_type`` warning.
+        check_access: Also try to reach the store (S3: the ``bucket_access`` warning). Set to False for a
+            purely offline check.
+
+    Returns:
+        The result; ``result.to_dict()`` is the documented ``{is_valid, errors, warnings}`` response.
+    """
+    return validate(config, previous, check_access=check_access, lookup=find_broker_class)
+
+
 def get_broker(config: ConfigSource) -> Broker:
     """Return the broker for a workspace configuration.
 
@@ -52,8 +96,8 @@ def get_broker(config: ConfigSource) -> Broker:
         config: A dict, JSON text, a path to a JSON file, or a loaded configuration.
 
     Returns:
-        A :class:`~brokers.host.HostBroker`, :class:`~brokers.nfs.NfsBroker`, :class:`~brokers.s3.S3Broker` or a
-        registered third-party broker.
+        A :class:`~brokers.backends.host.HostBroker`, :class:`~brokers.backends.nfs.NfsBroker`,
+        :class:`~brokers.backends.s3.S3Broker` or a registered third-party broker.
 
     Raises:
         InvalidConfiguration: The configuration is not valid.

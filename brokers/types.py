@@ -1,4 +1,4 @@
-"""Typed results returned by brokers: :class:`FileInfo` and :class:`Usage`."""
+"""Typed values of the broker contract: :class:`FileInfo`, :class:`Usage` and :class:`Capabilities`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["FileInfo", "Usage"]
+__all__ = ["Capabilities", "FileInfo", "Usage"]
 
 
 @dataclass(frozen=True)
@@ -51,3 +51,22 @@ class Usage:
         data = asdict(self)
         data["measured_at"] = self.measured_at.isoformat()
         return data
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a broker can do natively; derived methods consult this rather than ``isinstance``.
+
+    Attributes:
+        atomic_rename: ``move`` is a single atomic operation in the store.
+        ranged_read: Reads of a byte range fetch only that range.
+        server_side_copy: Copies happen inside the store, without passing data through this machine.
+        capacity: The store reports its own capacity (otherwise only a configured quota gives a total).
+        local_files: Files can be reached through this machine's filesystem (``local_path``).
+    """
+
+    atomic_rename: bool = False
+    ranged_read: bool = True
+    server_side_copy: bool = False
+    capacity: bool = False
+    local_files: bool = False

@@ -7,4 +7,5 @@ scripts/setup.sh
 export BROKERS_REQUIRE_REAL_SERVERS="${BROKERS_REQUIRE_REAL_SERVERS:-1}"
 .venv/bin/ruff check brokers tests bench
 .venv/bin/mypy brokers
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"

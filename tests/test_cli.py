@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brokers.cli import human_size, main
+from brokers.cli import main
+from brokers.cli.common import human_size
 
 
 @pytest.fixture

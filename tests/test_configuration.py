@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import brokers
-from brokers.configuration import BUILTIN_CONFIGS, Credentials, NfsConfig, S3Config
-from brokers.validation import schema
+from brokers.config import BUILTIN_CONFIGS, Credentials, NfsConfig, S3Config
+from brokers.config.schema import schema
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 ACCESS = "AKIAIOSFODNN7EXAMPLE"
@@ -273,9 +273,12 @@ def test_arbitrary_json_never_raises(value):
             brokers.load_configuration(value)
 
 
-def test_schema_ships_in_the_package():
-    from importlib import resources
-
-    text = resources.files("brokers").joinpath("schemas/workspace_configuration.json").read_text()
-    assert json.loads(text)["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+def test_configuration_schema_is_the_top_level_file():
+    on_disk = json.loads((Path(__file__).parents[1] / "schemas" / "workspace_configuration.json").read_text())
+    given = brokers.configuration_schema()
+    assert given == on_disk
+    assert given["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert given["$id"].endswith("/workspace_configuration.json")
+    given["properties"].clear()  # a copy: the validator's own schema is untouched
+    assert brokers.configuration_schema() == on_disk
     assert Path(brokers.__file__).with_name("py.typed").exists()

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 import brokers
-from brokers import localfs
+from brokers.core.local import files as local_files
+from brokers.core.local.io import kernel_copy
+from brokers.core.streams import TEMP_PREFIX
 
 
 def test_ranged_read_reads_only_the_range(host_broker, host_root, monkeypatch):
@@ -64,7 +66,7 @@ def test_failed_upload_leaves_no_partial_file(host_broker, host_root, tmp_path, 
         os.write(dst_fd, b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(localfs, "kernel_copy", broken)
+    monkeypatch.setattr(local_files, "kernel_copy", broken)
     with pytest.raises(brokers.BrokerError, match="No space left on device"):
         host_broker.upload(src, "r.bin")
     assert (host_root / "r.bin").read_bytes() == b"previous"
@@ -91,7 +93,7 @@ def test_kernel_copy_falls_back_to_sendfile(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "copy_file_range", refuse)
     with open(src, "rb") as s, open(dst, "wb") as d:
-        assert localfs.kernel_copy(s.fileno(), d.fileno()) == 100_000
+        assert kernel_copy(s.fileno(), d.fileno()) == 100_000
     assert dst.read_bytes() == src.read_bytes()
 
 
@@ -123,7 +125,7 @@ def test_move_across_filesystems_copies_verifies_then_deletes(host_broker, host_
 def test_failed_cross_filesystem_move_keeps_the_source(host_broker, host_root, monkeypatch):
     host_broker.write_bytes("src.bin", b"precious")
     monkeypatch.setattr(os, "rename", lambda a, b, **kw: (_ for _ in ()).throw(OSError(errno.EXDEV, "cross-device")))
-    monkeypatch.setattr(localfs, "kernel_copy", lambda s, d: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    monkeypatch.setattr(local_files, "kernel_copy", lambda s, d: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
     with pytest.raises(brokers.BrokerError):
         host_broker.move("src.bin", "dst.bin")
     assert (host_root / "src.bin").read_bytes() == b"precious"
@@ -182,8 +184,8 @@ def test_mount_failure_is_a_mount_error(host_broker, monkeypatch, tmp_path):
 
 
 def test_cleanup_removes_only_stale_temp_files(host_broker, host_root):
-    stale = host_root / f"{localfs.TEMP_PREFIX}crashed"
-    fresh = host_root / f"{localfs.TEMP_PREFIX}in-progress"
+    stale = host_root / f"{TEMP_PREFIX}crashed"
+    fresh = host_root / f"{TEMP_PREFIX}in-progress"
     stale.write_bytes(b"x")
     fresh.write_bytes(b"y")
     os.utime(stale, (0, 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import brokers
-from brokers import localfs
+from brokers.core.local import usage as local_usage
 
 
 def make_tree(root):
@@ -29,15 +29,15 @@ def test_local_and_parallel_walks_agree(tmp_path, monkeypatch):
     root.mkdir()
     size, files = make_tree(root)
     broker = brokers.get_broker({"broker": {"type": "host", "host_path": str(root)}})
-    assert not localfs._on_network_fs(str(root))
+    assert not local_usage.on_network_filesystem(str(root))
     local = broker.usage()
-    monkeypatch.setattr(localfs, "_on_network_fs", lambda path: True)
+    monkeypatch.setattr(local_usage, "on_network_filesystem", lambda path: True)
     parallel = broker.usage()
     assert (local.used_size, local.file_count) == (size, files)
     assert (parallel.used_size, parallel.file_count) == (size, files)
 
 
 def test_network_filesystems_are_recognised(tmp_path):
-    assert localfs._on_network_fs("/proc") is False
-    assert localfs._on_network_fs(str(tmp_path)) is False
-    assert "nfs4" in localfs._NETWORK_FS and "fuse" in localfs._NETWORK_FS
+    assert local_usage.on_network_filesystem("/proc") is False
+    assert local_usage.on_network_filesystem(str(tmp_path)) is False
+    assert "nfs4" in local_usage.NETWORK_FILESYSTEMS and "fuse" in local_usage.NETWORK_FILESYSTEMS

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 import brokers
-from brokers.host import HostBroker
+from brokers.backends.host import HostBroker
 
 
 def test_get_broker_dispatches_on_type(tmp_path):
@@ -22,7 +22,7 @@ def test_get_broker_dispatches_on_type(tmp_path):
 def test_third_party_broker_joins_through_an_entry_point(tmp_path, monkeypatch):
     pkg = tmp_path / "memory_broker.py"
     pkg.write_text(textwrap.dedent('''
-        from brokers.host import HostBroker
+        from brokers.backends.host import HostBroker
 
         class MemoryBroker(HostBroker):
             broker_type = "memory"
@@ -31,7 +31,7 @@ def test_third_party_broker_joins_through_an_entry_point(tmp_path, monkeypatch):
                              "additionalProperties": False}
 
             def __init__(self, config):
-                from brokers.configuration import HostConfig, WorkspaceConfiguration
+                from brokers.config import HostConfig, WorkspaceConfiguration
                 root = config.broker.options["root"]
                 super().__init__(WorkspaceConfiguration(broker=HostConfig(host_path=root)))
                 self.config = config
@@ -59,7 +59,7 @@ def test_public_face():
         "MASK", "AccessDenied", "Broker", "BrokerError", "Capabilities", "FileInfo", "FileNotFound",
         "IntegrityError", "InvalidConfiguration", "MissingDependency", "MountError", "PathOutsideWorkspace",
         "StorageUnavailable", "Usage", "ValidationResult", "Volume", "WorkspaceConfiguration", "__version__",
-        "broker_types", "get_broker", "load_configuration", "validate_configuration"])
+        "broker_types", "configuration_schema", "get_broker", "load_configuration", "validate_configuration"])
     for name in brokers.__all__:
         assert hasattr(brokers, name)
     for leaf in (brokers.InvalidConfiguration, brokers.PathOutsideWorkspace, brokers.FileNotFound,

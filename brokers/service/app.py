@@ -13,15 +13,15 @@ from sqlalchemy import select
 
 from brokers import __version__
 
+from .api.deps import ServiceState
+from .api.errors import install_handlers
+from .api.openapi import install_openapi
+from .api.v6.routes import router
 from .db import make_engine, make_sessions, upgrade
-from .http_errors import install_handlers
-from .models import Workspace
-from .openapi import install_openapi
-from .routes import router
+from .db.models import Workspace
 from .security import SecretBox, TokenChecker, secret_paths
 from .settings import Settings, hide_password
-from .state import ServiceState
-from .usage_cache import UsageRefresher
+from .usage import UsageRefresher
 
 __all__ = ["create_app"]
 

@@ -1,6 +1,6 @@
 """Access tokens, secrets at rest (Fernet) and masked secrets sent back by clients.
 
-Secret fields are those :func:`brokers.configuration.mask_secrets` masks (``credentials.access_key_id``,
+Secret fields are those :func:`brokers.config.mask_secrets` masks (``credentials.access_key_id``,
 ``credentials.secret_access_key``). At rest, each is replaced by ``"enc:fernet:<token>"`` when a secret key is
 configured; the rest of the configuration stays readable.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from brokers.configuration import MASK, mask_secrets
+from brokers.config import MASK, mask_secrets
 
 __all__ = ["ENCRYPTED_PREFIX", "SecretBox", "SecretError", "TokenChecker", "keep_masked_secrets", "secret_paths"]
 

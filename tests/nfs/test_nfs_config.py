@@ -9,8 +9,9 @@ import sys
 import pytest
 
 import brokers
-from brokers.configuration import NfsConfig
-from brokers.nfs import NfsBroker, find_mount
+from brokers.backends.nfs.broker import NfsBroker, find_mount
+from brokers.config import NfsConfig
+from brokers.core.mounts import parse_mountinfo
 
 BAD_PATH = ("broker.nfs_path must look like server:/export/path (a host name, an IPv4 address or an [IPv6] "
             "address, a colon, then an absolute path without '..')")
@@ -137,11 +138,11 @@ MOUNTINFO = r"""22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
     ("nfs.example", "/exports/ws", None),
 ])
 def test_find_mount(server, export, expected):
-    assert find_mount(server, export, MOUNTINFO) == expected
+    assert find_mount(server, export, parse_mountinfo(MOUNTINFO)) == expected
 
 
 def test_find_mount_ignores_garbage():
-    assert find_mount("s", "/x", "garbage\n\n1 2 3\n- - -\n") is None
+    assert find_mount("s", "/x", parse_mountinfo("garbage\n\n1 2 3\n- - -\n")) is None
 
 
 # ---------------------------------------------------------------------------- modes
@@ -245,7 +246,7 @@ def test_mount_without_kernel_support_raises_mount_error(tmp_path):
 # ---------------------------------------------------------------------------- error table
 def test_error_table():
     nfs_rs = pytest.importorskip("nfs_rs")
-    from brokers._nfs_direct import is_transient, translate
+    from brokers.backends.nfs.direct.errors import is_transient, translate
 
     transient = [
         nfs_rs.NfsConnectionError(message="reset"), nfs_rs.NfsTimeoutError(message="deadline"),

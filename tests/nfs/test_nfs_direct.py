@@ -12,8 +12,8 @@ import time
 import pytest
 
 import brokers
-from brokers._nfs_direct import READ_CHUNK, WRITE_CHUNK
-from brokers.nfs import NfsBroker
+from brokers.backends.nfs import NfsBroker
+from brokers.backends.nfs.direct.client import READ_CHUNK, WRITE_CHUNK
 
 pytestmark = pytest.mark.nfs
 
@@ -74,8 +74,8 @@ def test_ranged_reads_fetch_only_the_range(broker, nfs_workspace, spy):
 
 
 def test_large_transfers_are_cut_into_bounded_calls(broker, spy, monkeypatch):
-    monkeypatch.setattr("brokers._nfs_io.WRITE_CHUNK", 1 << 20)
-    monkeypatch.setattr("brokers._nfs_io.READ_CHUNK", 1 << 20)
+    monkeypatch.setattr("brokers.backends.nfs.direct.io.WRITE_CHUNK", 1 << 20)
+    monkeypatch.setattr("brokers.backends.nfs.direct.io.READ_CHUNK", 1 << 20)
     data = payload((2 << 20) + 1000, 8)
     broker.write_bytes("big.bin", data)
     assert [c[1:] for c in spy] == [(0, 1 << 20), (1 << 20, 1 << 20), (2 << 20, 1000)]
@@ -334,7 +334,7 @@ def test_transient_errors_are_retried(broker, monkeypatch):
                                        code_name="NFS3ERR_STALE")
 
     monkeypatch.setattr(nfs_rs.Client, "stat", stale)
-    broker._direct.pool.backoff = 0.001
+    broker._direct.pool.retry = dataclasses.replace(broker._direct.pool.retry, backoff=0.001)
     started = time.monotonic()
     with pytest.raises(brokers.StorageUnavailable) as info:
         broker.info("r")
@@ -357,7 +357,7 @@ def test_server_down_is_storage_unavailable(nfs_workspace):
     config = nfs_workspace.config("3")
     config["broker"]["nfs_port"] = config["broker"]["mount_port"] = 1  # nothing listens there
     broker = brokers.get_broker(config)
-    broker._direct.pool.backoff = 0.001
+    broker._direct.pool.retry = dataclasses.replace(broker._direct.pool.retry, backoff=0.001)
     with pytest.raises(brokers.StorageUnavailable):
         broker.read_bytes("x")
 

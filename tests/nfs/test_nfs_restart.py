@@ -16,7 +16,7 @@ pytestmark = pytest.mark.nfs
 def test_operations_survive_a_server_restart(make_nfs_broker, nfs_server, version):
     broker = make_nfs_broker(version)
     pool = broker._direct.pool
-    pool.backoff = 0.2  # up to ~3 s of retries: enough for a restart
+    pool.retry = dataclasses.replace(pool.retry, backoff=0.2)  # up to ~3 s of retries: enough for a restart
     # nfs-rs notices a reset transport only at the RPC deadline: a short one makes the test quick
     pool.endpoint = dataclasses.replace(pool.endpoint, operation_timeout=1.0)
     data = bytes(range(256)) * 4096

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import brokers
-from brokers.s3 import S3Broker, TransferSettings
+from brokers.backends.s3 import S3Broker, TransferSettings
 
 RUNS = 50
 READY = 0  # reported once the child is warmed up; versions start at 1,000,000

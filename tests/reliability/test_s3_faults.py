@@ -17,7 +17,7 @@ import pytest
 from botocore.retries import standard
 
 import brokers
-from brokers.s3 import S3Broker, TransferSettings
+from brokers.backends.s3 import S3Broker, TransferSettings
 from tests.fixtures.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from tests.reliability.faultproxy import FAULTS, FaultProxy
 

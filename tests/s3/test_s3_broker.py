@@ -13,9 +13,9 @@ from datetime import timezone
 import pytest
 
 import brokers
-from brokers._s3_transfer import TransferSettings
+from brokers.backends.s3.transfer import TransferSettings
+from brokers.core.volumes import Volume
 from brokers.errors import BrokerError, FileNotFound
-from brokers.volumes import Volume
 
 pytestmark = pytest.mark.s3
 

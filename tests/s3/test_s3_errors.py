@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 import brokers
+from brokers.backends.s3 import S3Broker
 from brokers.errors import AccessDenied, BrokerError, FileNotFound, IntegrityError, StorageUnavailable
-from brokers.s3 import S3Broker
 from tests.fixtures.s3 import ACCESS_KEY, SECRET_KEY, free_port
 
 from .test_s3_broker import SMALL_PARTS, MiB, pattern

@@ -15,10 +15,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from brokers._s3_client import RedactKeys, remember_credentials, safe_endpoint
-from brokers._s3_errors import s3_errors, translate
-from brokers._s3_transfer import ETagHasher, etag_matches
-from brokers.configuration import Credentials
+from brokers.backends.s3.client import RedactKeys, remember_credentials, safe_endpoint
+from brokers.backends.s3.errors import s3_errors, translate
+from brokers.backends.s3.transfer import ETagHasher, etag_matches
+from brokers.config import Credentials
 from brokers.errors import AccessDenied, BrokerError, FileNotFound, IntegrityError, StorageUnavailable
 
 

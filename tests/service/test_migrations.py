@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from brokers.service.db import HEAD, MIGRATIONS, make_engine, run_migrations, upgrade
-from brokers.service.models import Base
+from brokers.service.db.models import Base
 
 
 def differences(engine) -> list:

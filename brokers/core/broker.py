@@ -1,0 +1,429 @@
+"""The broker contract: the public API every workspace offers, built on a few per-backend primitives.
+
+The class is laid out in three visibly separate parts:
+
+1. **User API** (public methods): path checking, argument checking, atomicity and error guarantees live here,
+   written once for every backend.
+2. **Backend primitives** (abstract ``_`` methods): what a backend must implement. Paths they receive are
+   already normalised and confined; they raise :mod:`brokers.errors` exceptions only.
+3. **Backend hooks with defaults** (``_`` methods with a body): faster paths a backend may provide; the default
+   is correct for any backend, built on the primitives.
+"""
+
+from __future__ import annotations
+
+import abc
+import builtins
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
+
+from ..config import WorkspaceConfiguration
+from ..errors import BrokerError, FileNotFound, IntegrityError, MountError
+from ..paths import normalize
+from ..types import Capabilities, FileInfo, Usage
+from .mounts import run_mount, run_unmount
+from .streams import COPY_CHUNK, Writer, WriteStream, committing, copy_stream, download_stream, upload_file
+from .volumes import Volume
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+__all__ = ["FSSPEC_PROTOCOL", "Broker"]
+
+FSSPEC_PROTOCOL = "brokers"
+"""The fsspec protocol of the workspace view (:mod:`brokers.fsspec`, registered as an ``fsspec.specs`` entry point)."""
+
+
+class Broker(abc.ABC):
+    """One workspace: a host directory, an NFS export or an S3 bucket (prefix), behind one interface.
+
+    Get one with :func:`brokers.get_broker`. Workspace paths are relative POSIX strings (``"in/a.csv"``); a
+    path that escapes the workspace raises :class:`~brokers.errors.PathOutsideWorkspace` before anything is
+    touched.
+    """
+
+    broker_type: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    bulk_workers: ClassVar[int] = 8
+    """Files transferred at the same time by :meth:`upload_many` and :meth:`download_many`."""
+    config_schema: ClassVar[dict[str, Any] | None] = None
+    """JSON Schema of the ``broker`` object, for third-party broker types (built-ins live in the main schema)."""
+
+    def __init__(self, config: WorkspaceConfiguration) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+    def describe(self) -> str:
+        """A short, secret-free description of where the workspace lives."""
+        return self.broker_type
+
+    @classmethod
+    def validation_warnings(cls, config: WorkspaceConfiguration) -> list[dict[str, str]]:
+        """Extra warnings for :func:`~brokers.validate_configuration`, e.g. an unreachable store."""
+        del config
+        return []
+
+    # ------------------------------------------------------------------ user API
+    def exists(self, path: str) -> bool:
+        """Return True if ``path`` is a file in the workspace."""
+        try:
+            self._info(normalize(path))
+        except FileNotFound:
+            return False
+        return True
+
+    def info(self, path: str) -> FileInfo:
+        """Return size, modification time and checksum of a file.
+
+        Raises:
+            FileNotFound: There is no such file.
+        """
+        return self._info(normalize(path))
+
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[FileInfo]:
+        """Iterate over the files under ``prefix`` (a directory-like path; ``""`` for the whole workspace).
+
+        Args:
+            prefix: Directory to list, relative to the workspace.
+            recursive: Descend into subdirectories; otherwise only files directly under ``prefix``.
+
+        Yields:
+            One :class:`FileInfo` per file, paths relative to the workspace root. Temporary files of
+            unfinished writes are never listed.
+        """
+        return self._iter(normalize(prefix, allow_root=True), recursive)
+
+    def read_bytes(self, path: str, start: int = 0, end: int | None = None) -> bytes:
+        """Read a whole file, or the bytes ``[start, end)`` of it; only that range is fetched.
+
+        A range that runs past the end of the file is cut short, as with ``file.read``.
+
+        Raises:
+            FileNotFound: There is no such file.
+            ValueError: ``start`` is negative or ``end`` is before ``start``.
+        """
+        rel = normalize(path)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"start must be a whole number >= 0, not {start!r}")
+        if end is not None and (isinstance(end, bool) or not isinstance(end, int) or end < start):
+            raise ValueError(f"end must be None or a whole number >= start ({start}), not {end!r}")
+        if end == start:
+            self._info(rel)
+            return b""
+        return self._read(rel, start, end)
+
+    def open(self, path: str, mode: Literal["rb", "wb"] = "rb", *, buffer_size: int = COPY_CHUNK) -> BinaryIO:
+        """Open a file for streaming.
+
+        ``"rb"`` streams with a bounded buffer. ``"wb"`` writes to a hidden temporary object and commits it on
+        ``close()`` (or at the end of a ``with`` block); if the block raises, the write is discarded and the
+        file keeps its old content.
+
+        Raises:
+            FileNotFound: ``"rb"`` on a missing file.
+            ValueError: Another mode was asked for.
+        """
+        rel = normalize(path)
+        if mode == "rb":
+            return self._reader(rel, buffer_size)
+        if mode == "wb":
+            return WriteStream(self._writer(rel), rel, buffer_size)  # type: ignore[return-value]
+        raise ValueError(f"mode must be 'rb' or 'wb', not {mode!r}")
+
+    def write_bytes(self, path: str, data: bytes | bytearray | memoryview) -> None:
+        """Write a whole file atomically: readers see the old content or the new, never a part."""
+        with committing(self._writer(normalize(path))) as writer:
+            writer.write(memoryview(data).cast("B"))
+
+    def upload(self, local: str | os.PathLike[str], path: str) -> None:
+        """Copy a local file into the workspace, atomically.
+
+        Raises:
+            FileNotFoundError: The local file does not exist.
+        """
+        rel = normalize(path)
+        self._upload(os.fspath(local), rel)
+
+    def download(self, path: str, local: str | os.PathLike[str], partial: bool = False) -> str:
+        """Copy a workspace file to a local path.
+
+        Args:
+            path: The workspace file.
+            local: Where to put it on this machine (its directory is created if needed).
+            partial: The job will read only parts of the file: where the file is reachable on this machine
+                (host, mounted NFS, S3 through a FUSE ``host_path``), make ``local`` a symbolic link to it
+                instead of copying. Falls back to a copy where no mount exists.
+
+        Returns:
+            The local path written.
+        """
+        rel = normalize(path)
+        dest = os.path.abspath(os.fspath(local))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if partial:
+            source = self._local_path(rel)
+            if source is not None:
+                _replace_with_symlink(source, dest)
+                return dest
+        self._download_file(rel, dest)
+        return dest
+
+    def upload_many(self, pairs: Iterable[tuple[str | os.PathLike[str], str]], *,
+                    workers: int | None = None) -> int:
+        """Upload many local files, several at a time; each one atomically, as :meth:`upload` does.
+
+        Every workspace path is checked before anything is sent. The first failure stops the files not yet
+        started and is raised once the running ones have ended; files already uploaded stay.
+
+        Args:
+            pairs: ``(local file, workspace path)`` pairs.
+            workers: Files in flight at once (default :attr:`bulk_workers`).
+
+        Returns:
+            The number of files uploaded.
+        """
+        jobs = [(os.fspath(local), normalize(path)) for local, path in pairs]
+        return self._bulk(self._upload, jobs, workers)
+
+    def download_many(self, pairs: Iterable[tuple[str, str | os.PathLike[str]]], *,
+                      workers: int | None = None) -> builtins.list[str]:
+        """Download many workspace files, several at a time; each as :meth:`download` does (no partial links).
+
+        Every workspace path is checked before anything is fetched. The first failure stops the files not yet
+        started and is raised once the running ones have ended.
+
+        Args:
+            pairs: ``(workspace path, local file)`` pairs.
+            workers: Files in flight at once (default :attr:`bulk_workers`).
+
+        Returns:
+            The local paths written, in the order given.
+        """
+        jobs = [(normalize(path), os.path.abspath(os.fspath(local))) for path, local in pairs]
+        for directory in {os.path.dirname(dest) for _, dest in jobs}:
+            os.makedirs(directory, exist_ok=True)
+        self._bulk(self._download_file, jobs, workers)
+        return [dest for _, dest in jobs]
+
+    def _bulk(self, fn: Callable[[str, str], Any], jobs: builtins.list[tuple[str, str]], workers: int | None) -> int:
+        """Run ``fn(a, b)`` for each job on a bounded pool; raise the first failure after the others stop."""
+        if not jobs:
+            return 0
+        size = max(1, min(workers or self.bulk_workers, len(jobs)))
+        if size == 1:
+            for a, b in jobs:
+                fn(a, b)
+            return len(jobs)
+        with ThreadPoolExecutor(size, thread_name_prefix=f"brokers-{self.broker_type}-bulk") as pool:
+            futures: builtins.list[Future[Any]] = [pool.submit(fn, a, b) for a, b in jobs]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                for future in pending:
+                    future.cancel()
+                wait(pending)
+                raise failed.exception()  # type: ignore[misc]
+        return len(jobs)
+
+    def _download_file(self, rel: str, dest: str) -> None:
+        """Download one file to ``dest`` (its directory exists): a temporary file renamed into place."""
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".brokers-tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self._download_to(rel, out)
+            # Renamed into place only when complete; not fsynced: a local input copy is cheap to fetch again,
+            # and syncing would make a download slower than `cp`.
+            os.replace(tmp, dest)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def local_path(self, path: str) -> str | None:
+        """Return where the file can be read directly on this machine, or None (then read through the broker)."""
+        return self._local_path(normalize(path))
+
+    def move(self, src: str, dst: str) -> None:
+        """Move a file within the workspace, replacing ``dst``.
+
+        Atomic where the store allows (host, NFS: a rename). Elsewhere it copies, verifies the copy's size,
+        then deletes the source: a failure at any step leaves the source in place.
+
+        Raises:
+            FileNotFound: ``src`` does not exist.
+        """
+        src_rel, dst_rel = normalize(src), normalize(dst)
+        if src_rel == dst_rel:
+            self._info(src_rel)
+            return
+        self._rename(src_rel, dst_rel)
+
+    def delete(self, path: str, missing_ok: bool = False) -> None:
+        """Delete a file.
+
+        Raises:
+            FileNotFound: The file does not exist (unless ``missing_ok``).
+        """
+        try:
+            self._remove(normalize(path))
+        except FileNotFound:
+            if not missing_ok:
+                raise
+
+    def delete_all(self) -> int:
+        """Delete every file of the workspace (and nothing outside it); return how many were deleted."""
+        return self._remove_all()
+
+    def usage(self) -> Usage:
+        """Measure the workspace: used bytes, capacity, free bytes and file count.
+
+        A ``total_size`` quota in the configuration is reported as the total (and bounds the free space).
+        """
+        usage = self._usage()
+        quota = self.config.broker.total_size
+        if quota is not None:
+            free = max(quota - usage.used_size, 0)
+            usage = replace(usage, total_size=quota,
+                            free_size=free if usage.free_size is None else min(free, usage.free_size))
+        return usage
+
+    def cleanup(self, older_than: float = 3600.0) -> int:
+        """Remove leftovers of writes that crashed (temporary files, incomplete uploads).
+
+        Args:
+            older_than: Only remove leftovers at least this many seconds old, so writes in progress survive.
+
+        Returns:
+            How many leftovers were removed.
+        """
+        return self._cleanup(older_than)
+
+    @property
+    def volume(self) -> Volume | None:
+        """The mount a job needs to see the workspace as files, or None if the store cannot be mounted."""
+        return self._volume()
+
+    def mount(self, target: str) -> None:
+        """Mount the workspace at ``target`` on this machine (needs privileges).
+
+        Raises:
+            MountError: The workspace has no volume, or the mount failed (the message says why).
+        """
+        volume = self.volume
+        if volume is None:
+            raise MountError(f"a {self.broker_type} workspace without host_path cannot be mounted")
+        run_mount(volume.mount_argv(target), target)
+
+    def unmount(self, target: str) -> None:
+        """Unmount what :meth:`mount` mounted at ``target``.
+
+        Raises:
+            MountError: The unmount failed.
+        """
+        run_unmount(target)
+
+    @cached_property
+    def fs(self) -> AbstractFileSystem:
+        """An fsspec filesystem rooted at the workspace (for pandas, pyarrow, dask)."""
+        return self._filesystem()
+
+    # ------------------------------------------------------------------ backend primitives
+    @abc.abstractmethod
+    def _info(self, rel: str) -> FileInfo:
+        """Return the file's info or raise FileNotFound."""
+
+    @abc.abstractmethod
+    def _iter(self, prefix: str, recursive: bool) -> Iterator[FileInfo]:
+        """Yield the files under a normalised prefix (``""`` for all)."""
+
+    @abc.abstractmethod
+    def _read(self, rel: str, start: int, end: int | None) -> bytes:
+        """Return bytes ``[start, end)`` (``end`` None: to the end), fetching only that range."""
+
+    @abc.abstractmethod
+    def _reader(self, rel: str, buffer_size: int) -> BinaryIO:
+        """Return a readable binary stream; raise FileNotFound for a missing file."""
+
+    @abc.abstractmethod
+    def _writer(self, rel: str) -> Writer:
+        """Return a pending atomic write to ``rel``."""
+
+    @abc.abstractmethod
+    def _remove(self, rel: str) -> None:
+        """Delete one file; raise FileNotFound if it does not exist."""
+
+    @abc.abstractmethod
+    def _usage(self) -> Usage:
+        """Measure used bytes and file count (and capacity where the store has one)."""
+
+    # ------------------------------------------------------------------ backend hooks with defaults
+    def _rename(self, src: str, dst: str) -> None:
+        """Copy, verify the size, then delete the source (a failure leaves the source in place)."""
+        source = self._info(src)
+        with self._reader(src, COPY_CHUNK) as stream, committing(self._writer(dst)) as writer:
+            copy_stream(stream, writer)
+        copied = self._info(dst)
+        if copied.size != source.size:
+            raise IntegrityError(f"move {src} -> {dst}: copied {copied.size} bytes of {source.size}; source kept")
+        self._remove(src)
+
+    def _remove_all(self) -> int:
+        count = 0
+        for item in list(self._iter("", True)):
+            try:
+                self._remove(item.path)
+            except FileNotFound:
+                continue
+            count += 1
+        return count
+
+    def _upload(self, local: str, rel: str) -> None:
+        upload_file(local, lambda: self._writer(rel))
+
+    def _download_to(self, rel: str, out: IO[bytes]) -> None:
+        download_stream(self._reader(rel, COPY_CHUNK), out)
+
+    def _local_path(self, rel: str) -> str | None:
+        del rel
+        return None
+
+    def _cleanup(self, older_than: float) -> int:
+        del older_than
+        return 0
+
+    def _volume(self) -> Volume | None:
+        return None
+
+    def _filesystem(self) -> AbstractFileSystem:
+        """The fsspec view of this broker: the implementation fsspec knows for :data:`FSSPEC_PROTOCOL`.
+
+        The view (:mod:`brokers.fsspec`) is built on this contract and registered with fsspec as an entry point,
+        so the contract does not import it.
+        """
+        from fsspec import get_filesystem_class
+
+        view: AbstractFileSystem = get_filesystem_class(FSSPEC_PROTOCOL)(broker=self)
+        return view
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _replace_with_symlink(source: str, dest: str) -> None:
+    tmp = os.path.join(os.path.dirname(dest), f".brokers-tmp-link-{os.getpid()}-{id(dest):x}")
+    _unlink_quietly(tmp)
+    os.symlink(source, tmp)
+    try:
+        os.replace(tmp, dest)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise BrokerError(f"cannot create link at {dest}: {exc.strerror}") from exc

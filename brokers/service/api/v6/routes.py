@@ -1,0 +1,309 @@
+"""The v6 workspace endpoints (mounted under ``/v6`` and ``/v7``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import AfterValidator, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from brokers.config import mask_secrets
+from brokers.registry import validate_configuration
+
+from ...db.models import NAME_LENGTH, Workspace, utcnow
+from ...security import SecretError, keep_masked_secrets
+from ..deps import ServiceState, get_state, require_read, require_write
+from ..errors import ApiError, validation_items
+from .queries import ORDER_FIELDS, order_by, time_filters
+from .schemas import (
+    ErrorBody,
+    ValidationBody,
+    WorkspaceCreate,
+    WorkspaceDetail,
+    WorkspaceList,
+    WorkspacePatch,
+    WorkspaceValidation,
+    clean_text,
+)
+
+__all__ = ["router", "slugify"]
+
+router = APIRouter(tags=["workspaces"])
+
+_MAX_ID = 2**31 - 1
+_MAX_NAMES = 500
+_ERR = {"model": ErrorBody}
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR}
+_ONE_ERRORS: dict[int | str, dict[str, Any]] = {**_READ_ERRORS, 404: _ERR}
+NameQuery = Annotated[str, AfterValidator(clean_text)]
+
+
+def slugify(title: str) -> str:
+    """Return the stable name derived from a title: lower-case ASCII words joined by ``-`` (``raw-source``)."""
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:NAME_LENGTH].rstrip("-") or "workspace"
+
+
+def _summary(ws: Workspace) -> dict[str, Any]:
+    return {"id": ws.id, "name": ws.name, "title": ws.title, "description": ws.description, "base_url": ws.base_url,
+            "is_active": ws.is_active, "used_size": ws.used_size, "total_size": ws.total_size,
+            "usage_measured": ws.usage_measured, "created": ws.created, "deprecated": ws.deprecated,
+            "last_modified": ws.last_modified}
+
+
+def _detail(ws: Workspace) -> dict[str, Any]:
+    return {**_summary(ws), "configuration": mask_secrets(json.loads(ws.configuration))}
+
+
+def _pointer_to_dotted(pointer: str) -> str:
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]] if pointer else []
+    return ".".join(["configuration", *parts])
+
+
+def _checked_configuration(state: ServiceState, new: dict[str, Any], stored: Any) -> tuple[Any, Any]:
+    """Return the configuration (plain, sealed) to store, masked secrets replaced by the stored ones.
+
+    Raises:
+        ApiError: 400 when a secret is masked without a stored value, or the configuration is not valid.
+    """
+    try:
+        plain = state.box.open(keep_masked_secrets(new, stored))
+    except SecretError as exc:
+        raise ApiError.one(400, "masked_secret", str(exc), f"configuration.{exc.field}") from None
+    result = validate_configuration(plain, check_access=False)
+    if not result.is_valid:
+        items = [{"name": e["name"], "description": e["description"], "field": _pointer_to_dotted(e["path"]),
+                  "location": "body"} for e in result.errors]
+        raise ApiError(400, "the configuration is not valid: " + "; ".join(e["description"] for e in items), items)
+    return plain, state.box.seal(plain)
+
+
+def _open_quietly(state: ServiceState, stored: Any) -> Any:
+    try:
+        return state.box.open(stored)
+    except SecretError:
+        return None
+
+
+def _not_found(ws_id: int) -> ApiError:
+    return ApiError.one(404, "not_found", f"there is no workspace with id {ws_id}", "id", "path")
+
+
+def _load(state: ServiceState, ws_id: int) -> Workspace:
+    if not 1 <= ws_id <= _MAX_ID:
+        raise _not_found(ws_id)
+    with state.sessions() as session:
+        ws = session.get(Workspace, ws_id)
+    if ws is None:
+        raise _not_found(ws_id)
+    return ws
+
+
+@router.get("/workspaces/", response_model=WorkspaceList, responses=_ONE_ERRORS,
+            dependencies=[Depends(require_read)], summary="List workspaces")
+def list_workspaces(
+    request: Request,
+    page: Annotated[int, Query(ge=1, description="The page of the results to return.")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000, description="Results per page (1-1000).")] = 100,
+    started: Annotated[str | None, Query(max_length=100, description="ISO-8601 datetime or duration (PT3H0M0S, "
+                                         "meaning now minus that): only workspaces modified since.")] = None,
+    ended: Annotated[str | None, Query(max_length=100, description="ISO-8601 datetime or duration: only "
+                                       "workspaces modified until.")] = None,
+    name: Annotated[list[NameQuery], Query(description="Only workspaces with this name (repeat for more).")] = [],  # noqa: B006
+    order: Annotated[list[str], Query(description="Fields to order by, - to reverse (repeat to multi-sort): "
+                                      + ", ".join(ORDER_FIELDS))] = [],  # noqa: B006
+) -> dict[str, Any]:
+    """Return a page of workspaces with their last measured ``used_size``/``total_size``."""
+    state = get_state(request)
+    conditions = time_filters(started, ended)
+    if len(name) > _MAX_NAMES:
+        raise ApiError.one(400, "invalid_value", f"name: at most {_MAX_NAMES} names per query", "name", "query")
+    if name:
+        conditions.append(Workspace.name.in_(set(name)))
+    query = order_by(select(Workspace).where(*conditions), order)
+    with state.sessions() as session:
+        count = session.scalar(select(func.count()).select_from(Workspace).where(*conditions)) or 0
+        offset = (page - 1) * page_size
+        if page > 1 and offset >= count:
+            pages = max(1, -(-count // page_size))
+            raise ApiError.one(404, "invalid_page", f"invalid page: page {page} does not exist (there "
+                               f"{'is' if pages == 1 else 'are'} {pages})", "page", "query")
+        rows = session.scalars(query.offset(offset).limit(page_size)).all()
+    url = request.url
+    nxt = str(url.include_query_params(page=page + 1)) if offset + page_size < count else None
+    prev = None
+    if page > 1:
+        prev = str(url.remove_query_params("page") if page == 2 else url.include_query_params(page=page - 1))
+    return {"count": count, "next": nxt, "previous": prev, "results": [_summary(ws) for ws in rows]}
+
+
+@router.post("/workspaces/", status_code=201, response_model=WorkspaceDetail,
+             responses={**_READ_ERRORS, 201: {"headers": {"Location": {
+                 "description": "URL of the new workspace's details", "schema": {"type": "string"}}}}},
+             dependencies=[Depends(require_write)], summary="Create a workspace")
+def create_workspace(body: WorkspaceCreate, request: Request, response: Response) -> dict[str, Any]:
+    """Register a workspace; its ``name`` is derived from the title (``-2``, ``-3`` on collision)."""
+    state = get_state(request)
+    _, sealed = _checked_configuration(state, body.configuration, None)
+    now = utcnow()
+    ws = Workspace(title=body.title, description=body.description, base_url=body.base_url,
+                   is_active=body.is_active, configuration=json.dumps(sealed), created=now, last_modified=now,
+                   deprecated=None if body.is_active else now)
+    base = slugify(body.title)
+    with state.sessions() as session:
+        for _attempt in range(10):
+            stem = base[:NAME_LENGTH - 6]
+            taken = set(session.scalars(select(Workspace.name).where(Workspace.name.like(stem + "%"))))
+            ws.name = next(c for c in _candidates(base) if c not in taken)
+            session.add(ws)
+            try:
+                session.commit()
+                break
+            except IntegrityError:  # a concurrent create took the name
+                session.rollback()
+        else:
+            raise ApiError.one(409, "name_conflict", "could not find a free name, try again", "title")
+    state.refresher.refresh([ws.id])
+    response.headers["Location"] = f"{request.url.replace(query='')}{ws.id}/"
+    return _detail(ws)
+
+
+def _candidates(base: str) -> Any:
+    yield base
+    number = 2
+    while True:
+        suffix = f"-{number}"
+        yield base[:NAME_LENGTH - len(suffix)].rstrip("-") + suffix
+        number += 1
+
+
+@router.post("/workspaces/validation/", response_model=ValidationBody, responses=_READ_ERRORS,
+             dependencies=[Depends(require_read)], summary="Validate a workspace",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": WorkspaceValidation.model_json_schema()}}}})
+async def validate_workspace(request: Request) -> dict[str, Any]:
+    """Check a create or edit without saving it; always 200 with ``{is_valid, errors, warnings}``.
+
+    With ``name`` of an existing workspace, a change of broker type gives the ``broker_type`` warning, and masked
+    secrets stand for the stored ones.
+    """
+    raw = await request.body()
+    return await run_in_threadpool(_validate, get_state(request), raw)
+
+
+def _item(name: str, description: str, path: str = "") -> dict[str, str]:
+    return {"name": name, "description": description, "path": path}
+
+
+def _validate(state: ServiceState, raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {"is_valid": False, "errors": [_item("invalid_json", "the body is not valid JSON")], "warnings": []}
+    if not isinstance(data, dict):
+        return {"is_valid": False, "errors": [_item("not_an_object", "the body must be a JSON object")],
+                "warnings": []}
+    errors: list[dict[str, str]] = []
+    warnings: list[dict[str, str]] = []
+    try:
+        WorkspaceValidation.model_validate(data)
+    except ValidationError as exc:
+        for e in validation_items(exc.errors()):
+            if e["field"] != "configuration" or e["name"] == "missing_field" or not isinstance(
+                    data.get("configuration"), dict):
+                errors.append(_item(e["name"], e["description"], "/" + e["field"].replace(".", "/")))
+    config = data.get("configuration")
+    if isinstance(config, dict):
+        stored = None
+        name = data.get("name")
+        if isinstance(name, str) and name:
+            try:
+                clean_text(name)
+                with state.sessions() as session:
+                    text = session.scalar(select(Workspace.configuration).where(Workspace.name == name))
+            except ValueError:
+                text = None
+            if text is None:
+                warnings.append(_item("unknown_workspace", f"there is no workspace named {name[:60]!r}; "
+                                      "validated as a new workspace", "/name"))
+            else:
+                stored = json.loads(text)
+        try:
+            opened = state.box.open(keep_masked_secrets(config, stored))
+        except SecretError as exc:
+            errors.append(_item("masked_secret", str(exc), "/configuration/" + exc.field.replace(".", "/")))
+        else:
+            result = validate_configuration(opened, previous=stored, check_access=state.settings.check_access)
+            errors.extend(_item(e["name"], e["description"], "/configuration" + e["path"]) for e in result.errors)
+            warnings.extend(_item(w["name"], w["description"], "/configuration" + w["path"])
+                            for w in result.warnings)
+    return {"is_valid": not errors, "errors": errors, "warnings": warnings}
+
+
+@router.get("/workspaces/{id}/", response_model=WorkspaceDetail, responses=_ONE_ERRORS,
+            dependencies=[Depends(require_read)], summary="Workspace details")
+def get_workspace(id: int, request: Request) -> dict[str, Any]:
+    """Return one workspace with its configuration (secrets masked) and last measured usage."""
+    return _detail(_load(get_state(request), id))
+
+
+@router.patch("/workspaces/{id}/", status_code=204, response_class=Response, responses=_ONE_ERRORS,
+              dependencies=[Depends(require_write)], summary="Edit a workspace")
+def edit_workspace(id: int, body: WorkspacePatch, request: Request) -> Response:
+    """Change the fields given; null clears ``description``/``base_url``; masked secrets keep the stored ones.
+
+    ``is_active: false`` sets ``deprecated`` (once); ``is_active: true`` clears it. A new configuration resets
+    the usage fields until the next measurement.
+    """
+    state = get_state(request)
+    given = body.model_fields_set
+    for field in ("title", "is_active", "configuration"):
+        if field in given and getattr(body, field) is None:
+            raise ApiError.one(400, "wrong_type", f"{field} cannot be null", field)
+    if not 1 <= id <= _MAX_ID:
+        raise _not_found(id)
+    remeasure = False
+    with state.sessions() as session, session.begin():
+        ws = session.get(Workspace, id, with_for_update=True)
+        if ws is None:
+            raise _not_found(id)
+        now = utcnow()
+        if "configuration" in given:
+            stored = json.loads(ws.configuration)
+            plain, sealed = _checked_configuration(state, body.configuration, stored)
+            if plain != _open_quietly(state, stored):
+                ws.configuration = json.dumps(sealed)
+                ws.used_size = ws.total_size = ws.usage_measured = None
+                remeasure = True
+        if "title" in given:
+            ws.title = body.title
+        if "description" in given:
+            ws.description = body.description
+        if "base_url" in given:
+            ws.base_url = body.base_url
+        if "is_active" in given:
+            if not body.is_active and ws.deprecated is None:
+                ws.deprecated = now
+            elif body.is_active:
+                ws.deprecated = None
+            ws.is_active = body.is_active
+        if given:
+            ws.last_modified = now
+    if remeasure:
+        state.refresher.refresh([id])
+    return Response(status_code=204)
+
+
+@router.post("/workspaces/{id}/", status_code=204, response_class=Response, responses=_ONE_ERRORS,
+             dependencies=[Depends(require_write)], deprecated=True, summary="Edit a workspace (POST alias)")
+def edit_workspace_post(id: int, body: WorkspacePatch, request: Request) -> Response:
+    """Same as PATCH: the reference's example edits with POST."""
+    return edit_workspace(id, body, request)
+
