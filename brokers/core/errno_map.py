@@ -56,14 +56,15 @@ def translate_os_error(exc: BaseException, rel: str, *, store: str = "", transie
         exc: The failure (an ``OSError``, or a client's exception deriving from one of its subclasses).
         rel: The workspace path concerned (``""``: the workspace root).
         store: Who refused, for messages (``"the NFS server"``); empty for the local filesystem.
-        transient: The caller's own verdict on whether the failure is transient (a client may know better
-            than its errno); None: judged by the map.
+        transient: The caller's own verdict on whether a failure the map does not place otherwise (unknown,
+            or transient by its errno) is transient: a client may know better than its errno. None: the map
+            judges. A missing file, a directory or a refusal stays what it is.
     """
     if isinstance(exc, BrokerError):
         return exc
     kind = kind_of(exc)
-    if transient is not None:
-        kind = TRANSIENT if transient else (None if kind == TRANSIENT else kind)
+    if transient is not None and kind in (None, TRANSIENT):
+        kind = TRANSIENT if transient else None
     where = rel or "/"
     reason = getattr(exc, "strerror", None) or getattr(exc, "message", None) or str(exc) or type(exc).__name__
     by = f" by {store}" if store else ""

@@ -196,6 +196,8 @@ class LocalFiles:
                 copied = kernel_copy(fd, writer.fileno)
                 if copied != size:
                     raise IntegrityError(f"{what}: copied {copied} of {size} bytes")
+        except BrokerError:  # already translated (by the writer); some are OSErrors too
+            raise
         except OSError as exc:
             raise translate_os_error(exc, rel) from exc
 
