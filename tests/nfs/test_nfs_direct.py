@@ -298,18 +298,53 @@ def test_works_after_fork(broker):
             code = 0
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 30
+    assert _wait_for_child(pid) == 0
+    assert broker.read_bytes("from-child") == b"parent+child"
+
+
+def _wait_for_child(pid: int, seconds: float = 30.0) -> int:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            break
+            return os.waitstatus_to_exitcode(status)
         time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the child hung")
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert broker.read_bytes("from-child") == b"parent+child"
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the child hung")
+
+
+def test_forked_child_survives_garbage_of_a_retried_call(broker, monkeypatch):
+    """A connection dropped by a retry may still sit in uncollected garbage when the process forks."""
+    import gc
+
+    import nfs_rs
+
+    broker.write_bytes("r", b"data")
+    failures = {"left": 1}
+    real_stat = nfs_rs.Client.stat
+
+    def flaky(self, path):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise nfs_rs.NfsConnectionError(message="connection reset by peer (injected)")
+        return real_stat(self, path)
+
+    monkeypatch.setattr(nfs_rs.Client, "stat", flaky)
+    gc.disable()  # keep whatever garbage the retry left until the child collects it
+    try:
+        assert broker.info("r").size == 4
+        pid = os.fork()
+        if pid == 0:  # child: freeing an nfs_rs object inherited from the parent would wait forever
+            code = 1
+            try:
+                gc.collect()
+                code = 0
+            finally:
+                os._exit(code)
+    finally:
+        gc.enable()
+    assert _wait_for_child(pid) == 0
 
 
 def test_transient_errors_are_retried(broker, monkeypatch):

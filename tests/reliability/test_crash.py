@@ -104,6 +104,7 @@ def run_and_kill(broker, first_version: int, sizes: list[int], delay: float, mod
         finally:
             os._exit(code)
     os.close(write_end)
+    reaped = False
     try:
         ready = os.read(read_end, 8)  # the child is warmed up: the kill lands among its writes
         assert ready == struct.pack(">Q", READY), "the writer died before it was ready"
@@ -113,12 +114,16 @@ def run_and_kill(broker, first_version: int, sizes: list[int], delay: float, mod
             time.sleep(delay)
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
+        reaped = True
         assert os.WIFSIGNALED(status), f"the writer ended by itself (status {status}) instead of being killed"
         reported = b""
         while chunk := os.read(read_end, 65536):
             reported += chunk
     finally:
         os.close(read_end)
+        if not reaped:  # the test failed (or timed out) first: never leave a writer running after it
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
     return [struct.unpack(">Q", reported[i:i + 8])[0] for i in range(0, len(reported) - len(reported) % 8, 8)]
 
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import nfs_rs
 
 __all__ = ["DEFAULT_VERSION", "READ_CHUNK", "URL_SAFE", "WRITE_CHUNK", "Connection", "ConnectionPool", "Endpoint",
-           "load_nfs_rs"]
+           "keep_across_fork", "load_nfs_rs"]
 
 T = TypeVar("T")
 
@@ -52,8 +52,16 @@ WRITE_CHUNK = 64 * 1024 * 1024
 DEFAULT_VERSION = "3"
 """Protocol used when ``nfs_version`` is not configured: NFSv3 needs no client state and is served everywhere."""
 
-_LIVE_POOLS: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
-"""Pools of this process, for the fork hook below (the one module-level state: fork safety needs it)."""
+_NFS_OBJECTS: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Every ``nfs_rs`` client and open file of this process, for the fork hook below (the one module-level state:
+fork safety needs it). Not only those a pool still holds: one a retry dropped may wait in a reference cycle
+(its failure's traceback) until the garbage collector runs, perhaps in a forked child."""
+
+
+def keep_across_fork(obj: T) -> T:
+    """Register an ``nfs_rs`` client or file, so that a forked child never frees its inherited copy; return it."""
+    _NFS_OBJECTS.add(obj)
+    return obj
 
 
 def _after_fork_in_child() -> None:
@@ -62,9 +70,8 @@ def _after_fork_in_child() -> None:
     Freeing one (at any time, including interpreter exit) waits forever for I/O threads that exist only in
     the parent; an extra reference that is never dropped keeps them from being freed. The child connects anew.
     """
-    for pool in list(_LIVE_POOLS):
-        for obj in pool._inherited():
-            ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    for obj in list(_NFS_OBJECTS):
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -136,7 +143,7 @@ class Endpoint:
             self.url(path), versions=[self.version], nfs_port=self.nfs_port, mount_port=self.mount_port,
             connect_timeout=self.connect_timeout, operation_timeout=self.operation_timeout,
             readdir_buffer=self.readdir_buffer)
-        return client
+        return keep_across_fork(client)
 
 
 class Connection:
@@ -180,9 +187,7 @@ class ConnectionPool:
         """Mount root on the server, fixed by the first connection."""
         self.base = ""
         """The workspace's path below the mount root (``""``: the mount root itself)."""
-        self._files: weakref.WeakSet[Any] = weakref.WeakSet()
         self._reset()
-        _LIVE_POOLS.add(self)
 
     def _reset(self) -> None:
         self._pid = os.getpid()
@@ -196,13 +201,6 @@ class ConnectionPool:
             # The parent's clients are unusable here (their I/O threads did not survive the fork), and freeing
             # one blocks forever: _after_fork_in_child made them immortal; forget them and connect anew.
             self._reset()
-
-    def track(self, handle: object) -> None:
-        """Register an open ``nfs_rs`` file, so that a forked child never frees its inherited copy."""
-        self._files.add(handle)
-
-    def _inherited(self) -> list[object]:
-        return [c.client for c in self._conns] + list(self._files)
 
     def remote(self, rel: str) -> str:
         """The path to give ``nfs_rs`` for a workspace path (relative to the mount root; connects first)."""

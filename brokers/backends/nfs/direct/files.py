@@ -22,7 +22,7 @@ from ....core.streams import COPY_CHUNK, TEMP_PREFIX, Writer, download_stream, u
 from ....core.tally import Tally
 from ....errors import BrokerError, FileNotFound
 from ....types import FileInfo, Usage
-from .client import URL_SAFE, ConnectionPool, load_nfs_rs
+from .client import URL_SAFE, ConnectionPool, keep_across_fork, load_nfs_rs
 from .errors import MaybeDone, translate
 from .io import DirectWriter, Pinned, RawReader, handle_close_quietly, read_range
 
@@ -160,7 +160,7 @@ class DirectFiles:
         size = -1 if end is None else end - start
 
         def do(client: nfs_rs.Client) -> bytes:
-            f = client.open(remote, "rb")
+            f = keep_across_fork(client.open(remote, "rb"))
             try:
                 return read_range(f, start, size)
             finally:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ....core.streams import TEMP_PREFIX, PositionalReader, Writer
 from ....errors import BrokerError, FileNotFound, IntegrityError, StorageUnavailable
-from .client import READ_CHUNK, WRITE_CHUNK, Connection, ConnectionPool
+from .client import READ_CHUNK, WRITE_CHUNK, Connection, ConnectionPool, keep_across_fork
 from .errors import MaybeDone, is_transient, translate
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class Pinned:
 
     def _open(self, mode: str) -> None:
         def do(client: nfs_rs.Client) -> tuple[Any, int]:
-            handle = client.open(self.remote, mode)
+            handle = keep_across_fork(client.open(self.remote, mode))
             try:
                 st = client.stat(self.remote)
             except BaseException:
@@ -94,7 +94,6 @@ class Pinned:
         if self.fileid is not None and fileid != self.fileid:
             handle_close_quietly(handle)
             raise IntegrityError(f"{self.rel}: the file was replaced while it was open; read it again")
-        self.pool.track(handle)
         self.fileid, self._conn, self._file = fileid, conn, handle
 
     def call(self, fn: Callable[[Any], T]) -> T:
