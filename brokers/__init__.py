@@ -25,6 +25,7 @@ from .errors import (
     MountError,
     PathOutsideWorkspace,
     StorageUnavailable,
+    WorkspaceNotFound,
 )
 from .registry import broker_types, get_broker, load_configuration, validate_configuration
 from .types import Capabilities, FileInfo, Usage
@@ -34,6 +35,6 @@ __version__ = "0.1.0"
 __all__ = [
     "MASK", "AccessDenied", "Broker", "BrokerError", "Capabilities", "FileInfo", "FileNotFound", "IntegrityError",
     "InvalidConfiguration", "MissingDependency", "MountError", "PathOutsideWorkspace", "StorageUnavailable", "Usage",
-    "ValidationResult", "Volume", "WorkspaceConfiguration", "__version__", "broker_types", "configuration_schema",
-    "get_broker", "load_configuration", "validate_configuration",
+    "ValidationResult", "Volume", "WorkspaceConfiguration", "WorkspaceNotFound", "__version__", "broker_types",
+    "configuration_schema", "get_broker", "load_configuration", "validate_configuration",
 ]

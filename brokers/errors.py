@@ -7,6 +7,7 @@ code written against plain files keeps working::
     ├── InvalidConfiguration   (ValueError)    the configuration does not validate; ``.errors`` lists why
     ├── PathOutsideWorkspace   (ValueError)    a path escapes the workspace or is not a valid workspace path
     ├── FileNotFound           (FileNotFoundError)
+    │   └── WorkspaceNotFound                   the workspace folder itself is missing
     ├── AccessDenied           (PermissionError)  the store refused the credentials or the operation
     ├── MountError             (OSError)        a mount could not be made on this machine
     ├── StorageUnavailable     (ConnectionError) transient failures persisted after retries
@@ -32,6 +33,7 @@ __all__ = [
     "MountError",
     "PathOutsideWorkspace",
     "StorageUnavailable",
+    "WorkspaceNotFound",
 ]
 
 
@@ -68,6 +70,19 @@ class FileNotFound(BrokerError, FileNotFoundError):
     def __init__(self, path: str, detail: str = "no such file in the workspace") -> None:
         self.path = path
         super().__init__(f"{path}: {detail}")
+
+
+class WorkspaceNotFound(FileNotFound):
+    """The workspace's folder itself (a host directory, a mounted export's directory) does not exist.
+
+    Raised by every operation on such a workspace, listing included (a missing folder is never an empty
+    workspace); ``path`` is ``""`` (the workspace root) and ``folder`` the local directory.
+    """
+
+    def __init__(self, folder: str, detail: str = "does not exist") -> None:
+        self.path = ""
+        self.folder = folder
+        super(FileNotFound, self).__init__(f"workspace folder {folder} {detail}")
 
 
 class AccessDenied(BrokerError, PermissionError):

@@ -126,7 +126,8 @@ MAX_SYMLINKS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def open_beneath(root: str, rel: str, *, follow_last: bool = True, create_dirs: bool = False) -> tuple[int, str]:
+def open_beneath(root: str, rel: str, *, follow_last: bool = True, create_dirs: bool = False,
+                 follow_links: bool = True) -> tuple[int, str]:
     """Resolve a workspace path one component at a time with directory descriptors, never leaving ``root``.
 
     This closes the window between checking a path and using it (a directory swapped for a symbolic link in
@@ -142,6 +143,9 @@ def open_beneath(root: str, rel: str, *, follow_last: bool = True, create_dirs: 
         follow_last: Resolve a symbolic link in the last component too (for reads); otherwise the last name is
             returned as is (writes replace a link, deletes remove it).
         create_dirs: Create missing directories on the way (not the last component).
+        follow_links: Follow symbolic links at all; False: any link on the way (the last component included,
+            unless ``follow_last`` is False) raises :class:`PathOutsideWorkspace` (S3 mounts, whose keys are
+            never links).
 
     Returns:
         ``(dir_fd, name)``: an open descriptor of the directory holding the target (the caller closes it) and
@@ -184,6 +188,8 @@ def open_beneath(root: str, rel: str, *, follow_last: bool = True, create_dirs: 
                     if last and exc.errno == errno.ENOTDIR:
                         return stack.pop(), name
                     raise exc from None
+                if not follow_links:
+                    raise PathOutsideWorkspace(rel, "a symbolic link is on the way") from None
                 links += 1
                 if links > MAX_SYMLINKS:
                     raise PathOutsideWorkspace(rel, "too many levels of symbolic links") from None

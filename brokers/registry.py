@@ -12,7 +12,7 @@ import importlib
 import logging
 from importlib.metadata import entry_points
 
-from .config import ConfigSource, ValidationResult, WorkspaceConfiguration, load, validate
+from .config import AccessPolicy, ConfigSource, ValidationResult, WorkspaceConfiguration, load, validate
 from .core.broker import Broker
 from .errors import BrokerError
 
@@ -72,8 +72,8 @@ def load_configuration(source: ConfigSource) -> WorkspaceConfiguration:
     return load(source, find_broker_class)
 
 
-def validate_configuration(config: object, previous: object = None, *, check_access: bool = True
-                           ) -> ValidationResult:
+def validate_configuration(config: object, previous: object = None, *, check_access: bool = True,
+                           policy: AccessPolicy | None = None) -> ValidationResult:
     """Validate a workspace configuration without raising.
 
     Args:
@@ -82,18 +82,22 @@ def validate_configuration(config: object, previous: object = None, *, check_acc
             ``broker_type`` warning.
         check_access: Also try to reach the store (S3: the ``bucket_access`` warning). Set to False for a
             purely offline check.
+        policy: What the access check may reach (S3: allowed endpoints, ambient credentials); None: anything.
+            A service validating its users' configurations passes its own.
 
     Returns:
         The result; ``result.to_dict()`` is the documented ``{is_valid, errors, warnings}`` response.
     """
-    return validate(config, previous, check_access=check_access, lookup=find_broker_class)
+    return validate(config, previous, check_access=check_access, lookup=find_broker_class, policy=policy)
 
 
-def get_broker(config: ConfigSource) -> Broker:
+def get_broker(config: ConfigSource, *, policy: AccessPolicy | None = None) -> Broker:
     """Return the broker for a workspace configuration.
 
     Args:
         config: A dict, JSON text, a path to a JSON file, or a loaded configuration.
+        policy: What the broker may reach beyond its configuration (S3: allowed endpoints, ambient
+            credentials), for a process running configurations it did not write; None: anything.
 
     Returns:
         A :class:`~brokers.backends.host.HostBroker`, :class:`~brokers.backends.nfs.NfsBroker`,
@@ -102,6 +106,8 @@ def get_broker(config: ConfigSource) -> Broker:
     Raises:
         InvalidConfiguration: The configuration is not valid.
         BrokerError: No broker of that type is installed.
+        AccessDenied: ``policy`` does not let the broker reach its store.
     """
     loaded = load_configuration(config)
-    return broker_class(loaded.broker_type)(loaded)
+    cls = broker_class(loaded.broker_type)
+    return cls(loaded) if policy is None else cls.with_policy(loaded, policy)

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(fuse3 s3fs rpcbind nfs-ganesha nfs-ganesha-vfs libnfs-utils postgresql)
+# curl: the README's service examples, which tests/test_readme.py runs.
+DEBIAN_PACKAGES=(fuse3 s3fs rpcbind nfs-ganesha nfs-ganesha-vfs libnfs-utils postgresql curl)
 
 if [[ "${1:-}" != "--no-system" && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
     missing=()

@@ -13,7 +13,9 @@ import pytest
 import brokers
 from brokers.core.local import files as local_files
 from brokers.core.local.io import kernel_copy
+from brokers.core.mounts import is_mount_point
 from brokers.core.streams import TEMP_PREFIX
+from tests.conftest import missing
 
 
 def test_ranged_read_reads_only_the_range(host_broker, host_root, monkeypatch):
@@ -62,7 +64,7 @@ def test_failed_upload_leaves_no_partial_file(host_broker, host_root, tmp_path, 
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(1 << 20))
 
-    def broken(src_fd, dst_fd):
+    def broken(src_fd, dst_fd, progress=None):
         os.write(dst_fd, b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -125,7 +127,7 @@ def test_move_across_filesystems_copies_verifies_then_deletes(host_broker, host_
 def test_failed_cross_filesystem_move_keeps_the_source(host_broker, host_root, monkeypatch):
     host_broker.write_bytes("src.bin", b"precious")
     monkeypatch.setattr(os, "rename", lambda a, b, **kw: (_ for _ in ()).throw(OSError(errno.EXDEV, "cross-device")))
-    monkeypatch.setattr(local_files, "kernel_copy", lambda s, d: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    monkeypatch.setattr(local_files, "kernel_copy", lambda s, d, p=None: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
     with pytest.raises(brokers.BrokerError):
         host_broker.move("src.bin", "dst.bin")
     assert (host_root / "src.bin").read_bytes() == b"precious"
@@ -159,22 +161,59 @@ def test_volume_renderings(host_broker, host_root):
     volume = host_broker.volume
     assert volume.docker_mount("/workspace") == f"type=bind,source={host_root},target=/workspace"
     assert volume.kubernetes_volume("ws") == {"name": "ws", "hostPath": {"path": str(host_root), "type": "Directory"}}
+    assert volume.kubernetes_mount("ws", "/workspace") == {"name": "ws", "mountPath": "/workspace", "readOnly": False}
     assert volume.mount_argv("/mnt/ws") == ["mount", "--bind", str(host_root), "/mnt/ws"]
 
 
-def test_mount_binds_or_explains(host_broker, host_root, tmp_path):
+def test_read_only_volume_renderings_keep_read_only():
+    volume = brokers.Volume(kind="bind", source="/mnt/bucket/ws", read_only=True)  # an S3 FUSE mount's
+    assert volume.docker_mount("/in") == "type=bind,source=/mnt/bucket/ws,target=/in,readonly"
+    assert volume.mount_argv("/in") == ["mount", "--bind", "-o", "ro", "/mnt/bucket/ws", "/in"]
+    # a hostPath volume has no read-only switch: Kubernetes sets it on the container's volumeMount
+    assert volume.kubernetes_volume("in") == {"name": "in", "hostPath": {"path": "/mnt/bucket/ws", "type": "Directory"}}
+    assert volume.kubernetes_mount("in", "/in") == {"name": "in", "mountPath": "/in", "readOnly": True}
+    nfs = brokers.Volume(kind="nfs", source="/export/ws", server="fs", read_only=True)
+    assert nfs.kubernetes_volume("in") == {"name": "in", "nfs": {"server": "fs", "path": "/export/ws", "readOnly": True}}
+    assert nfs.kubernetes_mount("in", "/in")["readOnly"] is True
+
+
+def test_mount_binds_the_workspace(host_broker, host_root, tmp_path):
+    if os.geteuid() != 0:
+        missing("root", "a bind mount needs root (CI runs the suite as root)")
     target = tmp_path / "target"
     host_broker.write_bytes("seen.txt", b"through the mount")
+    host_broker.mount(str(target))
     try:
-        host_broker.mount(str(target))
-    except brokers.MountError as exc:
-        assert "mount" in str(exc)
-        return
-    try:
+        assert is_mount_point(str(target))
         assert (target / "seen.txt").read_bytes() == b"through the mount"
+        (target / "back.txt").write_bytes(b"written by the job")
+        assert host_broker.read_bytes("back.txt") == b"written by the job"
     finally:
         host_broker.unmount(str(target))
-    assert not (target / "seen.txt").exists()
+    assert not is_mount_point(str(target))
+    assert list(target.iterdir()) == []
+
+
+def fake_mount(tmp_path, monkeypatch, script: str) -> None:
+    """Put a ``mount`` program that runs ``script`` (sh) first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mount").write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / "mount").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_a_refused_mount_says_why(host_broker, tmp_path, monkeypatch):
+    fake_mount(tmp_path, monkeypatch, "echo 'mount: /t: permission denied.' >&2; exit 32")
+    with pytest.raises(brokers.MountError) as info:
+        host_broker.mount(str(tmp_path / "t"))
+    assert str(info.value) == f"mount --bind {host_broker.files.root} ... failed: mount: /t: permission denied."
+
+
+def test_a_mount_that_did_not_happen_is_an_error(host_broker, tmp_path, monkeypatch):
+    fake_mount(tmp_path, monkeypatch, "exit 0")
+    with pytest.raises(brokers.MountError, match=r"t is not a mount point after mount succeeded$"):
+        host_broker.mount(str(tmp_path / "t"))
 
 
 def test_mount_failure_is_a_mount_error(host_broker, monkeypatch, tmp_path):
@@ -224,10 +263,69 @@ def test_delete_all_stays_inside(host_broker, host_root, tmp_path):
     assert outside.read_bytes() == b"keep"
 
 
-@pytest.mark.skipif(shutil.which("cp") is None, reason="needs cp")
 def test_download_matches_cp(host_broker, host_root, tmp_path):
+    if shutil.which("cp") is None:
+        missing("cp", "coreutils is not installed")
     data = os.urandom(4 << 20)
     (host_root / "x.bin").write_bytes(data)
     host_broker.download("x.bin", tmp_path / "ours.bin")
     subprocess.run(["cp", str(host_root / "x.bin"), str(tmp_path / "theirs.bin")], check=True)
     assert (tmp_path / "ours.bin").read_bytes() == (tmp_path / "theirs.bin").read_bytes() == data
+
+
+def every_operation(broker, tmp_path):
+    """Each public operation of a broker, as a zero-argument call."""
+    local = tmp_path / "local.txt"
+    local.write_bytes(b"local")
+    return {
+        "list": lambda: list(broker.list()), "list prefix": lambda: list(broker.list("in", recursive=False)),
+        "info": lambda: broker.info("in/a.txt"), "exists": lambda: broker.exists("in/a.txt"),
+        "read_bytes": lambda: broker.read_bytes("in/a.txt"), "read range": lambda: broker.read_bytes("a", 2, 2),
+        "open rb": lambda: broker.open("in/a.txt"), "open wb": lambda: broker.open("out/b.txt", "wb").close(),
+        "write_bytes": lambda: broker.write_bytes("out/b.txt", b"x"), "upload": lambda: broker.upload(local, "b"),
+        "upload_many": lambda: broker.upload_many([(local, "b")]),
+        "download": lambda: broker.download("in/a.txt", tmp_path / "down" / "a.txt"),
+        "download partial": lambda: broker.download("in/a.txt", tmp_path / "down" / "p.txt", partial=True),
+        "download_many": lambda: broker.download_many([("in/a.txt", tmp_path / "down" / "m.txt")]),
+        "move": lambda: broker.move("in/a.txt", "in/b.txt"), "delete": lambda: broker.delete("in/a.txt"),
+        "delete missing_ok": lambda: broker.delete("in/a.txt", missing_ok=True),
+        "delete_all": broker.delete_all, "usage": broker.usage, "cleanup": broker.cleanup,
+    }
+
+
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+def test_a_missing_workspace_folder_is_named_by_every_operation(tmp_path, kind):
+    folder = tmp_path / "no-such-workspace"
+    if kind == "a file":
+        folder.write_bytes(b"not a folder")
+    broker = brokers.get_broker({"broker": {"type": "host", "host_path": str(folder)}})
+    detail = "does not exist" if kind == "missing" else "is not a directory"
+    for name, call in every_operation(broker, tmp_path).items():
+        with pytest.raises(brokers.WorkspaceNotFound) as info:
+            call()
+        assert str(info.value) == f"workspace folder {folder} {detail}", name
+        assert isinstance(info.value, brokers.FileNotFound) and info.value.path == ""
+    assert not folder.is_dir()  # nothing created it
+    assert list((tmp_path / "down").iterdir()) == []  # no download left a temporary file
+
+
+def test_a_workspace_folder_removed_after_start_is_named(host_broker, host_root, tmp_path):
+    host_broker.write_bytes("in/a.txt", b"a")
+    shutil.rmtree(host_root)
+    with pytest.raises(brokers.WorkspaceNotFound, match=f"^workspace folder {host_root} does not exist$"):
+        host_broker.read_bytes("in/a.txt")
+    with pytest.raises(brokers.WorkspaceNotFound):
+        list(host_broker.list())
+
+
+def test_an_unreadable_workspace_folder_is_an_error_not_an_empty_list(host_broker, host_root, monkeypatch):
+    """Only a missing directory lists as nothing; a refusal is AccessDenied naming the folder (never "/:")."""
+    def refuse(root, rel, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(local_files, "open_beneath", refuse)  # root runs the tests: no real refusal possible
+    with pytest.raises(brokers.AccessDenied) as info:
+        list(host_broker.list())
+    assert str(info.value) == f"{host_root}: permission denied"
+    with pytest.raises(brokers.AccessDenied, match=r"^in: permission denied$"):
+        list(host_broker.list("in"))

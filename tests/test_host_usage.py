@@ -37,7 +37,13 @@ def test_local_and_parallel_walks_agree(tmp_path, monkeypatch):
     assert (parallel.used_size, parallel.file_count) == (size, files)
 
 
-def test_network_filesystems_are_recognised(tmp_path):
-    assert local_usage.on_network_filesystem("/proc") is False
-    assert local_usage.on_network_filesystem(str(tmp_path)) is False
-    assert "nfs4" in local_usage.NETWORK_FILESYSTEMS and "fuse" in local_usage.NETWORK_FILESYSTEMS
+def test_network_filesystems_are_recognised(s3_mount, s3_client, s3_bucket, tmp_path):
+    """A real FUSE mount (s3fs) is a network filesystem, at its mount point and below; local ones are not."""
+    for key, size in (("d/a.bin", 100), ("d/e/b.bin", 23), ("c.bin", 7)):
+        s3_client.put_object(Bucket=s3_bucket, Key=key, Body=b"z" * size)
+    assert local_usage.on_network_filesystem(s3_mount.path)
+    assert local_usage.on_network_filesystem(os.path.join(s3_mount.path, "d", "e"))
+    for local in (str(tmp_path), "/proc", "/dev/shm", "/"):
+        assert not local_usage.on_network_filesystem(local), local
+    usage = brokers.get_broker({"broker": {"type": "host", "host_path": s3_mount.path}}).usage()
+    assert (usage.used_size, usage.file_count) == (130, 3)  # walked in parallel, the same answer

@@ -79,8 +79,24 @@ OPERATIONS = {
 }
 
 
-def test_enough_attacks():
-    assert len(TRAVERSALS) >= 40
+LINK_ATTACKS = {"link_out/passwd", "link_file", "inside/../link_out/x", "deep/link_up/secret"}
+"""Lexically fine paths that leave through a symlink of the arena: only the broker's opening can refuse them."""
+
+
+@pytest.mark.parametrize("path", TRAVERSALS, ids=[repr(p)[:40] for p in TRAVERSALS])
+def test_each_attack_is_refused_by_the_layer_meant_to(arena, path):
+    """Lexical attacks never reach the filesystem (``normalize`` refuses them, naming the path); link attacks pass
+    ``normalize`` and are refused when the broker opens them, with a message that names the link."""
+    ws, _ = arena
+    if path in LINK_ATTACKS:
+        rel = normalize(path)
+        with pytest.raises(brokers.PathOutsideWorkspace, match="a symbolic link leads outside the workspace"):
+            brokers.get_broker({"broker": {"type": "host", "host_path": str(ws)}}).read_bytes(rel)
+        return
+    with pytest.raises(brokers.PathOutsideWorkspace) as refused:
+        normalize(path)
+    assert str(refused.value).startswith("path "), str(refused.value)
+    assert " is not allowed: " in str(refused.value)
 
 
 @pytest.mark.parametrize("path", TRAVERSALS, ids=[repr(p)[:40] for p in TRAVERSALS])

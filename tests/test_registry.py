@@ -58,7 +58,8 @@ def test_public_face():
     assert sorted(brokers.__all__) == sorted([
         "MASK", "AccessDenied", "Broker", "BrokerError", "Capabilities", "FileInfo", "FileNotFound",
         "IntegrityError", "InvalidConfiguration", "MissingDependency", "MountError", "PathOutsideWorkspace",
-        "StorageUnavailable", "Usage", "ValidationResult", "Volume", "WorkspaceConfiguration", "__version__",
+        "StorageUnavailable", "Usage", "ValidationResult", "Volume", "WorkspaceConfiguration", "WorkspaceNotFound",
+        "__version__",
         "broker_types", "configuration_schema", "get_broker", "load_configuration", "validate_configuration"])
     for name in brokers.__all__:
         assert hasattr(brokers, name)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from typing import IO, Any
 
-from .common import WS, UsageError, add_command, byte_range, open_broker, progress_bar
+from .common import WS, UsageError, add_command, byte_range, open_broker, transfer_progress
 
 __all__ = ["register"]
 
@@ -42,37 +43,44 @@ def _side(spec: str) -> tuple[bool, str]:
     return (True, spec[len(WS):]) if spec.startswith(WS) else (False, spec)
 
 
+def _watched(progress: bool) -> bool:
+    """Whether a bar may be shown, so whether the size is worth asking for (a HEAD on S3)."""
+    return progress or sys.stderr.isatty()
+
+
 def cmd_cp(args: argparse.Namespace, out: IO[str]) -> int:
-    """Copy between this machine and the workspace (``ws:PATH`` marks the workspace side)."""
+    """Copy between this machine and the workspace (``ws:PATH`` marks the workspace side).
+
+    Both directions are the broker's own ``upload``/``download`` (atomic, verified), bar or no bar: the bar
+    only listens to the bytes they report.
+    """
     (src_ws, src), (dst_ws, dst) = _side(args.src), _side(args.dst)
     if src_ws == dst_ws:
-        raise UsageError("cp: exactly one of SRC and DST must be a workspace path (ws:PATH)")
+        raise UsageError("exactly one of SRC and DST must be a workspace path (ws:PATH)")
     broker = open_broker(args.config)
+    label = os.path.basename(src.rstrip("/")) or src
     if dst_ws:
         if dst.endswith("/") or dst == "":
             dst = dst + os.path.basename(src)
-        bar = progress_bar(os.path.getsize(src), os.path.basename(src), args.progress)
-        if bar is None:
-            broker.upload(src, dst)
-        else:
-            with bar, open(src, "rb") as source, broker.open(dst, "wb") as target:
-                while chunk := source.read(8 << 20):
-                    target.write(chunk)
-                    bar.update(len(chunk))
-    else:
-        if os.path.isdir(dst):
-            dst = os.path.join(dst, os.path.basename(src))
-        bar = progress_bar(broker.info(src).size, os.path.basename(src), args.progress)
-        if bar is None or args.partial:
-            broker.download(src, dst, partial=args.partial)
-        else:
-            tmp = dst + ".part"
-            with bar, broker.open(src) as source, open(tmp, "wb") as target:
-                while chunk := source.read(8 << 20):
-                    target.write(chunk)
-                    bar.update(len(chunk))
-            os.replace(tmp, dst)
+        total = _local_size(src) if _watched(args.progress) else None
+        with transfer_progress(total, label, "committing", args.progress) as progress:
+            broker.upload(src, dst, progress=progress)
+        return 0
+    if os.path.isdir(dst):
+        dst = os.path.join(dst, os.path.basename(src))
+    if args.partial and broker.local_path(src) is not None:  # a link: nothing to watch
+        broker.download(src, dst, partial=True)
+        return 0
+    total = broker.info(src).size if _watched(args.progress) else None
+    with transfer_progress(total, label, "verifying", args.progress) as progress:
+        broker.download(src, dst, partial=args.partial, progress=progress)
     return 0
+
+
+def _local_size(path: str) -> int | None:
+    """The size of a regular local file; None for a pipe or a device (copied to its end)."""
+    st = os.stat(path)
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def cmd_mv(args: argparse.Namespace, out: IO[str]) -> int:
@@ -86,11 +94,11 @@ def cmd_rm(args: argparse.Namespace, out: IO[str]) -> int:
     broker = open_broker(args.config)
     if args.all:
         if args.paths:
-            raise UsageError("rm: give paths or --all, not both")
+            raise UsageError("give paths or --all, not both")
         out.write(f"deleted {broker.delete_all()} files\n")
         return 0
     if not args.paths:
-        raise UsageError("rm: give at least one path (or --all)")
+        raise UsageError("give at least one path (or --all)")
     for path in args.paths:
         broker.delete(path, missing_ok=args.missing_ok)
     return 0
@@ -114,7 +122,8 @@ def register(sub: Any) -> None:
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--partial", action="store_true", help="link to the file in place where a mount allows")
-    p.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
+    p.add_argument("--progress", action="store_true",
+                   help="show a progress bar whatever the size (on a terminal it shows from 16 MiB)")
     p.set_defaults(run=cmd_cp)
 
     p = add_command(sub, "mv", "move a file within the workspace")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from typing import IO, Any
 
-from ..errors import BrokerError
+from ..errors import BrokerError, WorkspaceNotFound
 from .common import add_command, human_size, open_broker
 
 __all__ = ["register"]
@@ -32,7 +33,9 @@ def cmd_volume(args: argparse.Namespace, out: IO[str]) -> int:
     broker = open_broker(args.config)
     volume = broker.volume
     if volume is None:
-        raise BrokerError(f"a {broker.broker_type} workspace without host_path has no volume to mount")
+        raise BrokerError(f"this {broker.broker_type} workspace has no host_path: there is no volume to mount")
+    if volume.kind == "bind" and not os.path.isdir(volume.source):  # a bind of nothing: docker and Kubernetes refuse
+        raise WorkspaceNotFound(volume.source)
     if args.docker:
         out.write(f"--mount {volume.docker_mount(args.docker)}\n")
     elif args.kubernetes:

@@ -6,12 +6,14 @@ check) it asks through a :data:`~brokers.config.lookup.BrokerLookup` that the re
 
 from __future__ import annotations
 
+from .endpoints import AccessPolicy, safe_endpoint
 from .loading import load
 from .model import (
     BUILTIN_CONFIGS,
     MASK,
     NEWEST_VERSION,
     SECRET_FIELDS,
+    URL_FIELDS,
     BrokerConfig,
     Credentials,
     HostConfig,
@@ -19,6 +21,7 @@ from .model import (
     OtherBrokerConfig,
     S3Config,
     WorkspaceConfiguration,
+    mask_endpoint,
     mask_secrets,
 )
 from .schema import configuration_schema
@@ -26,7 +29,8 @@ from .source import ConfigSource, SourceError, read_source
 from .validation import ValidationResult, check, validate
 
 __all__ = [
-    "BUILTIN_CONFIGS", "MASK", "NEWEST_VERSION", "SECRET_FIELDS", "BrokerConfig", "ConfigSource", "Credentials",
-    "HostConfig", "NfsConfig", "OtherBrokerConfig", "S3Config", "SourceError", "ValidationResult",
-    "WorkspaceConfiguration", "check", "configuration_schema", "load", "mask_secrets", "read_source", "validate",
+    "BUILTIN_CONFIGS", "MASK", "NEWEST_VERSION", "SECRET_FIELDS", "URL_FIELDS", "AccessPolicy", "BrokerConfig",
+    "ConfigSource", "Credentials", "HostConfig", "NfsConfig", "OtherBrokerConfig", "S3Config", "SourceError",
+    "ValidationResult", "WorkspaceConfiguration", "check", "configuration_schema", "load", "mask_endpoint",
+    "mask_secrets", "read_source", "safe_endpoint", "validate",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .endpoints import AccessPolicy
 from .model import WorkspaceConfiguration
 
 __all__ = ["BrokerLookup", "BrokerSpec"]
@@ -21,8 +22,9 @@ class BrokerSpec(Protocol):
     def config_schema(self) -> dict[str, Any] | None:
         """JSON Schema of the ``broker`` object of a third-party type (built-ins are in the main schema)."""
 
-    def validation_warnings(self, config: WorkspaceConfiguration) -> list[dict[str, str]]:
-        """Warnings from trying to reach the store (e.g. an unreachable S3 bucket)."""
+    def validation_warnings(self, config: WorkspaceConfiguration,
+                            policy: AccessPolicy | None = None) -> list[dict[str, str]]:
+        """Warnings from trying to reach the store (e.g. an unreachable S3 bucket), within ``policy``."""
 
 
 BrokerLookup = Callable[[str], "BrokerSpec | None"]

@@ -11,11 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from .endpoints import split_userinfo
+
 __all__ = [
     "BUILTIN_CONFIGS",
     "MASK",
     "NEWEST_VERSION",
     "SECRET_FIELDS",
+    "URL_FIELDS",
     "BrokerConfig",
     "Credentials",
     "HostConfig",
@@ -23,6 +26,7 @@ __all__ = [
     "OtherBrokerConfig",
     "S3Config",
     "WorkspaceConfiguration",
+    "mask_endpoint",
     "mask_secrets",
 ]
 
@@ -35,10 +39,31 @@ SECRET_FIELDS = frozenset({"access_key_id", "secret_access_key"})
 """Names of the fields whose values are secrets (marked ``x-secret`` in the schema)."""
 
 
+URL_FIELDS = frozenset({"endpoint_url"})
+"""Names of the fields holding a URL whose user info (``https://user:password@host``) is a secret."""
+
+
+def mask_endpoint(url: str) -> str:
+    """Return a URL with its user info, if any, replaced by :data:`MASK` (``https://************@host``)."""
+    scheme, userinfo, rest = split_userinfo(url)
+    return url if userinfo is None else f"{scheme}{MASK}@{rest}"
+
+
+def _masked(key: str, value: Any) -> Any:
+    if isinstance(value, str) and key in SECRET_FIELDS:
+        return MASK
+    if isinstance(value, str) and key in URL_FIELDS:
+        return mask_endpoint(value)
+    return mask_secrets(value)
+
+
 def mask_secrets(data: Any) -> Any:
-    """Return a deep copy of JSON data with every secret field replaced by :data:`MASK`."""
+    """Return a deep copy of JSON data with every secret replaced by :data:`MASK`.
+
+    Secrets are the values of :data:`SECRET_FIELDS` and the user info of :data:`URL_FIELDS`.
+    """
     if isinstance(data, Mapping):
-        return {k: (MASK if k in SECRET_FIELDS and isinstance(v, str) else mask_secrets(v)) for k, v in data.items()}
+        return {k: _masked(k, v) for k, v in data.items()}
     if isinstance(data, list):
         return [mask_secrets(v) for v in data]
     return data
@@ -115,9 +140,9 @@ class NfsConfig(BrokerConfig):
         return (match.group("export").rstrip("/") or "/") if match else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class S3Config(BrokerConfig):
-    """An S3 or S3-compatible bucket (optionally a key prefix within it)."""
+    """An S3 or S3-compatible bucket (optionally a key prefix within it); ``repr`` masks every secret."""
 
     type: ClassVar[str] = "s3"
     bucket_name: str = ""
@@ -126,6 +151,12 @@ class S3Config(BrokerConfig):
     endpoint_url: str | None = None
     prefix: str | None = None
     host_path: str | None = None
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        if self.endpoint_url is not None:
+            shown["endpoint_url"] = mask_endpoint(self.endpoint_url)
+        return f"S3Config({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 @dataclass(frozen=True)

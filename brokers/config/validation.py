@@ -14,6 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from .endpoints import AccessPolicy
 from .lookup import BrokerLookup
 from .messages import describe_error, item, json_type
 from .model import BUILTIN_CONFIGS, WorkspaceConfiguration
@@ -101,7 +102,7 @@ def check(source: object, lookup: BrokerLookup | None = None) -> tuple[Any, list
 
 
 def validate(config: object, previous: object = None, *, check_access: bool = True,
-             lookup: BrokerLookup | None = None) -> ValidationResult:
+             lookup: BrokerLookup | None = None, policy: AccessPolicy | None = None) -> ValidationResult:
     """Validate a workspace configuration without raising.
 
     Args:
@@ -110,6 +111,7 @@ def validate(config: object, previous: object = None, *, check_access: bool = Tr
             ``broker_type`` warning.
         check_access: Also try to reach the store (S3: the ``bucket_access`` warning), through ``lookup``.
         lookup: Finds the broker class of a type (third-party schemas, access checks).
+        policy: What access checks may reach (endpoints, ambient credentials); None: anything.
 
     Returns:
         The result; ``result.to_dict()`` is the documented ``{is_valid, errors, warnings}`` response.
@@ -119,7 +121,8 @@ def validate(config: object, previous: object = None, *, check_access: bool = Tr
         if errors:
             return ValidationResult(errors=errors)
         loaded = WorkspaceConfiguration.from_valid_dict(data)
-        return ValidationResult(warnings=warnings_for(loaded, previous, lookup if check_access else None))
+        access = lookup if check_access else None
+        return ValidationResult(warnings=warnings_for(loaded, previous, access, policy))
     except RecursionError:
         return ValidationResult(errors=[item("too_deep", "the configuration is nested too deeply")])
     except Exception as exc:

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 
+from .endpoints import AccessPolicy
 from .lookup import BrokerLookup
 from .messages import item
 from .model import WorkspaceConfiguration
@@ -17,13 +18,15 @@ log = logging.getLogger(__name__)
 
 
 def warnings_for(config: WorkspaceConfiguration, previous: object,
-                 access: BrokerLookup | None) -> list[dict[str, str]]:
+                 access: BrokerLookup | None, policy: AccessPolicy | None = None) -> list[dict[str, str]]:
     """Return the warnings of a valid configuration.
 
     Args:
         config: The configuration.
         previous: The configuration it replaces, or None (a change of broker type is warned about).
         access: Finds the broker class whose ``validation_warnings`` try to reach the store; None: offline.
+        policy: What the access check may reach (endpoints, ambient credentials); None: anything. A broker
+            type whose ``validation_warnings`` takes no policy is not asked under one.
     """
     warnings: list[dict[str, str]] = []
     if previous is not None:
@@ -48,7 +51,10 @@ def warnings_for(config: WorkspaceConfiguration, previous: object,
     if access is not None:
         try:
             spec = access(config.broker_type)
-            warnings.extend(spec.validation_warnings(config) if spec is not None else [])
+            if spec is not None:
+                found = (spec.validation_warnings(config) if policy is None
+                         else spec.validation_warnings(config, policy=policy))
+                warnings.extend(found)
         except Exception as exc:  # validation must never raise
             log.debug("access check for %s failed: %s", config.broker_type, type(exc).__name__)
     return warnings

@@ -16,19 +16,19 @@ import abc
 import builtins
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
 
-from ..config import WorkspaceConfiguration
-from ..errors import BrokerError, FileNotFound, IntegrityError, MountError
+from ..config import AccessPolicy, WorkspaceConfiguration
+from ..errors import BrokerError, FileNotFound, IntegrityError, MountError, WorkspaceNotFound
 from ..paths import normalize
 from ..types import Capabilities, FileInfo, Usage
+from .local.io import create_temp
 from .mounts import run_mount, run_unmount
-from .streams import COPY_CHUNK, Writer, WriteStream, committing, copy_stream, download_stream, upload_file
+from .streams import COPY_CHUNK, Progress, Writer, WriteStream, committing, copy_stream, download_stream, upload_file
 from .volumes import Volume
 
 if TYPE_CHECKING:
@@ -66,16 +66,36 @@ class Broker(abc.ABC):
         return self.broker_type
 
     @classmethod
-    def validation_warnings(cls, config: WorkspaceConfiguration) -> list[dict[str, str]]:
-        """Extra warnings for :func:`~brokers.validate_configuration`, e.g. an unreachable store."""
-        del config
+    def validation_warnings(cls, config: WorkspaceConfiguration,
+                            policy: AccessPolicy | None = None) -> list[dict[str, str]]:
+        """Extra warnings for :func:`~brokers.validate_configuration`, e.g. an unreachable store.
+
+        ``policy`` limits what the check may reach (endpoints, ambient credentials); None: anything.
+        """
+        del config, policy
         return []
+
+    @classmethod
+    def with_policy(cls, config: WorkspaceConfiguration, policy: AccessPolicy) -> Broker:
+        """Build the broker of a configuration this process did not write, reaching only what ``policy`` allows.
+
+        The default ignores the policy (right for a broker that contacts no server); a broker that does
+        overrides it.
+        """
+        del policy
+        return cls(config)
 
     # ------------------------------------------------------------------ user API
     def exists(self, path: str) -> bool:
-        """Return True if ``path`` is a file in the workspace."""
+        """Return True if ``path`` is a file in the workspace.
+
+        Raises:
+            WorkspaceNotFound: The workspace's folder itself does not exist (as every operation does).
+        """
         try:
             self._info(normalize(path))
+        except WorkspaceNotFound:
+            raise
         except FileNotFound:
             return False
         return True
@@ -98,6 +118,9 @@ class Broker(abc.ABC):
         Yields:
             One :class:`FileInfo` per file, paths relative to the workspace root. Temporary files of
             unfinished writes are never listed.
+
+        Raises:
+            WorkspaceNotFound: The workspace's folder itself does not exist (never listed as empty).
         """
         return self._iter(normalize(prefix, allow_root=True), recursive)
 
@@ -143,16 +166,23 @@ class Broker(abc.ABC):
         with committing(self._writer(normalize(path))) as writer:
             writer.write(memoryview(data).cast("B"))
 
-    def upload(self, local: str | os.PathLike[str], path: str) -> None:
+    def upload(self, local: str | os.PathLike[str], path: str, *, progress: Progress | None = None) -> None:
         """Copy a local file into the workspace, atomically.
+
+        Args:
+            local: The file on this machine.
+            path: Where it goes in the workspace.
+            progress: Told each number of bytes sent (from worker threads too); once the total is reached,
+                the upload is being committed and checked.
 
         Raises:
             FileNotFoundError: The local file does not exist.
         """
         rel = normalize(path)
-        self._upload(os.fspath(local), rel)
+        self._upload(os.fspath(local), rel, progress)
 
-    def download(self, path: str, local: str | os.PathLike[str], partial: bool = False) -> str:
+    def download(self, path: str, local: str | os.PathLike[str], partial: bool = False, *,
+                 progress: Progress | None = None) -> str:
         """Copy a workspace file to a local path.
 
         Args:
@@ -161,6 +191,8 @@ class Broker(abc.ABC):
             partial: The job will read only parts of the file: where the file is reachable on this machine
                 (host, mounted NFS, S3 through a FUSE ``host_path``), make ``local`` a symbolic link to it
                 instead of copying. Falls back to a copy where no mount exists.
+            progress: Told each number of bytes received (a link moves none); once the file's size is reached,
+                the copy is being checked and renamed into place.
 
         Returns:
             The local path written.
@@ -173,7 +205,7 @@ class Broker(abc.ABC):
             if source is not None:
                 _replace_with_symlink(source, dest)
                 return dest
-        self._download_file(rel, dest)
+        self._download_file(rel, dest, progress)
         return dest
 
     def upload_many(self, pairs: Iterable[tuple[str | os.PathLike[str], str]], *,
@@ -233,12 +265,12 @@ class Broker(abc.ABC):
                 raise failed.exception()  # type: ignore[misc]
         return len(jobs)
 
-    def _download_file(self, rel: str, dest: str) -> None:
+    def _download_file(self, rel: str, dest: str, progress: Progress | None = None) -> None:
         """Download one file to ``dest`` (its directory exists): a temporary file renamed into place."""
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".brokers-tmp-")
+        fd, tmp = create_temp(os.path.dirname(dest))  # mode 0666 less the umask, as `cp` makes it
         try:
             with os.fdopen(fd, "wb") as out:
-                self._download_to(rel, out)
+                self._download_to(rel, out, progress)
             # Renamed into place only when complete; not fsynced: a local input copy is cheap to fetch again,
             # and syncing would make a download slower than `cp`.
             os.replace(tmp, dest)
@@ -273,8 +305,8 @@ class Broker(abc.ABC):
         """
         try:
             self._remove(normalize(path))
-        except FileNotFound:
-            if not missing_ok:
+        except FileNotFound as exc:
+            if not missing_ok or isinstance(exc, WorkspaceNotFound):
                 raise
 
     def delete_all(self) -> int:
@@ -318,7 +350,7 @@ class Broker(abc.ABC):
         """
         volume = self.volume
         if volume is None:
-            raise MountError(f"a {self.broker_type} workspace without host_path cannot be mounted")
+            raise MountError(f"this {self.broker_type} workspace has no host_path: it cannot be mounted")
         run_mount(volume.mount_argv(target), target)
 
     def unmount(self, target: str) -> None:
@@ -384,11 +416,11 @@ class Broker(abc.ABC):
             count += 1
         return count
 
-    def _upload(self, local: str, rel: str) -> None:
-        upload_file(local, lambda: self._writer(rel))
+    def _upload(self, local: str, rel: str, progress: Progress | None = None) -> None:
+        upload_file(local, lambda: self._writer(rel), progress)
 
-    def _download_to(self, rel: str, out: IO[bytes]) -> None:
-        download_stream(self._reader(rel, COPY_CHUNK), out)
+    def _download_to(self, rel: str, out: IO[bytes], progress: Progress | None = None) -> None:
+        download_stream(self._reader(rel, COPY_CHUNK), out, progress)
 
     def _local_path(self, rel: str) -> str | None:
         del rel

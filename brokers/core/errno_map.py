@@ -48,8 +48,8 @@ def kind_of(exc: BaseException) -> str | None:
     return next((kind for cls, kind in _CLASS_KINDS if isinstance(exc, cls)), None)
 
 
-def translate_os_error(exc: BaseException, rel: str, *, store: str = "", transient: bool | None = None
-                       ) -> BrokerError:
+def translate_os_error(exc: BaseException, rel: str, *, store: str = "", transient: bool | None = None,
+                       where: str | None = None) -> BrokerError:
     """Return the broker error for an OS-level failure on the workspace path ``rel``.
 
     Args:
@@ -59,13 +59,14 @@ def translate_os_error(exc: BaseException, rel: str, *, store: str = "", transie
         transient: The caller's own verdict on whether a failure the map does not place otherwise (unknown,
             or transient by its errno) is transient: a client may know better than its errno. None: the map
             judges. A missing file, a directory or a refusal stays what it is.
+        where: How messages name the place (``server:/export/path`` for NFS); default ``rel``, ``/`` for the root.
     """
     if isinstance(exc, BrokerError):
         return exc
     kind = kind_of(exc)
     if transient is not None and kind in (None, TRANSIENT):
         kind = TRANSIENT if transient else None
-    where = rel or "/"
+    where = where or rel or "/"
     reason = getattr(exc, "strerror", None) or getattr(exc, "message", None) or str(exc) or type(exc).__name__
     by = f" by {store}" if store else ""
     if kind == NOT_FOUND:

@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, BinaryIO, Protocol
 
 from ..types import FileInfo, Usage
 from .broker import Broker
-from .streams import Writer
+from .streams import Progress, Writer
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -46,11 +46,11 @@ class FileOperations(Protocol):
     def rename(self, src: str, dst: str) -> None:
         """Move a file, atomically where the filesystem allows."""
 
-    def upload(self, local: str, rel: str) -> None:
-        """Copy a local file in, atomically."""
+    def upload(self, local: str, rel: str, progress: Progress | None = None) -> None:
+        """Copy a local file in, atomically (each chunk sent told to ``progress``)."""
 
-    def download_to(self, rel: str, out: IO[bytes]) -> None:
-        """Copy a file into an open local file."""
+    def download_to(self, rel: str, out: IO[bytes], progress: Progress | None = None) -> None:
+        """Copy a file into an open local file (each chunk received told to ``progress``)."""
 
     def local_file(self, rel: str) -> str | None:
         """Where the file can be read on this machine, or None."""
@@ -97,11 +97,11 @@ class FileBroker(Broker):
     def _rename(self, src: str, dst: str) -> None:
         self.files.rename(src, dst)
 
-    def _upload(self, local: str, rel: str) -> None:
-        self.files.upload(local, rel)
+    def _upload(self, local: str, rel: str, progress: Progress | None = None) -> None:
+        self.files.upload(local, rel, progress)
 
-    def _download_to(self, rel: str, out: IO[bytes]) -> None:
-        self.files.download_to(rel, out)
+    def _download_to(self, rel: str, out: IO[bytes], progress: Progress | None = None) -> None:
+        self.files.download_to(rel, out, progress)
 
     def _local_path(self, rel: str) -> str | None:
         return self.files.local_file(rel)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import abc
 import contextlib
 import io
-import shutil
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
-__all__ = ["COPY_CHUNK", "TEMP_PREFIX", "PositionalReader", "WriteStream", "Writer", "committing", "copy_stream",
-           "download_stream", "upload_file"]
+__all__ = ["COPY_CHUNK", "TEMP_PREFIX", "PositionalReader", "Progress", "WriteStream", "Writer", "committing",
+           "copy_stream", "download_stream", "upload_file"]
 
 COPY_CHUNK = 8 * 1024 * 1024
 """Chunk size for streamed copies."""
@@ -25,6 +24,8 @@ W = TypeVar("W", bound="Writer")
 
 TEMP_PREFIX = ".brokers-tmp-"
 """Name prefix of the temporary files and objects of writes in progress (never listed)."""
+Progress = Callable[[int], None]
+"""Told the number of bytes a transfer has just moved (``upload``/``download``); may be called from worker threads."""
 
 
 class Writer(abc.ABC):
@@ -126,22 +127,27 @@ def committing(writer: W) -> Iterator[W]:
         raise
 
 
-def copy_stream(stream: IO[bytes], writer: Writer) -> None:
-    """Copy a readable stream into a pending write, chunk by chunk."""
+def copy_stream(stream: IO[bytes], writer: Writer, progress: Progress | None = None) -> None:
+    """Copy a readable stream into a pending write, chunk by chunk (each one told to ``progress``)."""
     while chunk := stream.read(COPY_CHUNK):
         writer.write(chunk)
+        if progress is not None:
+            progress(len(chunk))
 
 
-def upload_file(local: str, start: Callable[[], Writer]) -> None:
+def upload_file(local: str, start: Callable[[], Writer], progress: Progress | None = None) -> None:
     """Copy a local file into a write begun by ``start()`` (once the file is open) and commit it, atomically."""
     with open(local, "rb") as source, committing(start()) as writer:
-        copy_stream(source, writer)
+        copy_stream(source, writer, progress)
 
 
-def download_stream(stream: IO[bytes], out: IO[bytes]) -> None:
+def download_stream(stream: IO[bytes], out: IO[bytes], progress: Progress | None = None) -> None:
     """Copy an open workspace stream into a local file, then close the stream."""
     with stream:
-        shutil.copyfileobj(stream, out, COPY_CHUNK)
+        while chunk := stream.read(COPY_CHUNK):
+            out.write(chunk)
+            if progress is not None:
+                progress(len(chunk))
 
 
 class PositionalReader(io.RawIOBase):

@@ -17,7 +17,8 @@ class Volume:
         source: The local directory (bind) or the export path (nfs).
         server: The NFS server (nfs only).
         options: Mount options (nfs: passed as ``-o``; e.g. ``("hard", "nfsvers=4.1")``).
-        read_only: Whether the job must not write through the mount (S3 FUSE mounts: writes go through S3).
+        read_only: Whether the job must not write through the mount (S3 FUSE mounts: writes go through S3); also
+            true when ``"ro"`` is among the options, so every rendering (Kubernetes takes no options) keeps it.
     """
 
     kind: Literal["bind", "nfs"]
@@ -25,6 +26,10 @@ class Volume:
     server: str | None = None
     options: tuple[str, ...] = ()
     read_only: bool = False
+
+    def __post_init__(self) -> None:
+        if "ro" in self.options and not self.read_only:
+            object.__setattr__(self, "read_only", True)
 
     def _mount_options(self) -> str:
         opts = list(self.options)
@@ -46,10 +51,18 @@ class Volume:
                      f"volume-opt=o={addr}", f"volume-opt=device=:{self.source}"])
 
     def kubernetes_volume(self, name: str) -> dict[str, Any]:
-        """Return a Kubernetes pod ``volumes`` entry named ``name``."""
+        """Return a Kubernetes pod ``volumes`` entry named ``name``.
+
+        An ``nfs`` volume carries ``readOnly``; a ``hostPath`` volume has no such field, so a read-only bind is
+        read-only through the container's ``volumeMounts`` entry: use :meth:`kubernetes_mount` with it.
+        """
         if self.kind == "bind":
             return {"name": name, "hostPath": {"path": self.source, "type": "Directory"}}
         return {"name": name, "nfs": {"server": self.server, "path": self.source, "readOnly": self.read_only}}
+
+    def kubernetes_mount(self, name: str, mount_path: str) -> dict[str, Any]:
+        """Return the container's ``volumeMounts`` entry for volume ``name`` at ``mount_path`` (with ``readOnly``)."""
+        return {"name": name, "mountPath": mount_path, "readOnly": self.read_only}
 
     def mount_argv(self, target: str) -> list[str]:
         """Return the ``mount`` command line that mounts this volume at ``target`` on this machine."""

@@ -31,8 +31,10 @@ DESCRIPTION = """The v6 workspace API of `brokers`: register host, NFS and S3 wo
 read their used and total size (measured in the background).
 
 Writes need an access token in the `X-Access-Token` header; so do reads unless the service runs with
-`--public-reads`. S3 secrets are never returned (shown as `************`); sending a masked value back keeps the
-stored secret. `/v7/` is an alias of `/v6/`.
+`--public-reads`. S3 secrets (keys, the user info of `endpoint_url`) are never returned (shown as
+`************`); sending a masked value back keeps the stored secret for the same store and bucket. Validation
+and usage contact only the S3 endpoints the deployment allows, and sign only with the configuration's own keys
+(unless the deployment lends its identity). `/v7/` is an alias of `/v6/`.
 """
 
 
@@ -64,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sessions = make_sessions(engine)
     box = SecretBox(settings.secret_keys)
     refresher = UsageRefresher(sessions, box, interval=settings.usage_interval, timeout=settings.usage_timeout,
-                               workers=settings.usage_workers)
+                               workers=settings.usage_workers, policy=settings.access_policy)
     state = ServiceState(settings=settings, sessions=sessions, box=box, refresher=refresher,
                          tokens=TokenChecker(settings.tokens))
     _reseal(state)
@@ -72,6 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.warning("no access tokens configured: the service is read-only%s",
                     "" if settings.public_reads else " and every read is refused (use --public-reads)")
     log.info("workspace service on %s", hide_password(settings.url))
+    log.info("S3 endpoints it may contact: %s; configurations without keys are %s",
+             ", ".join(settings.s3_endpoint_allow) or "none but AWS's own (--s3-endpoint-allow)",
+             "signed with its own AWS identity" if settings.s3_ambient_credentials else "checked anonymously")
+    log.info("NFS servers it may connect to itself: %s",
+             ", ".join(settings.nfs_server_allow) or "none; mounted exports only (--nfs-server-allow)")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

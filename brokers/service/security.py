@@ -1,8 +1,14 @@
 """Access tokens, secrets at rest (Fernet) and masked secrets sent back by clients.
 
-Secret fields are those :func:`brokers.config.mask_secrets` masks (``credentials.access_key_id``,
-``credentials.secret_access_key``). At rest, each is replaced by ``"enc:fernet:<token>"`` when a secret key is
-configured; the rest of the configuration stays readable.
+Secrets are what :func:`brokers.config.mask_secrets` masks: the values of ``credentials.access_key_id`` and
+``credentials.secret_access_key``, and the user info of ``endpoint_url`` (``https://user:password@host``). At
+rest, each is replaced by ``"enc:fernet:<token>"`` when a secret key is configured (in a URL, the user info
+only: ``https://enc:fernet:<token>@host``); the rest of the configuration stays readable.
+
+A secret key is a Fernet key, used as it is, or a passphrase, stretched once per process with scrypt (the fixed
+salt and cost below, so the same passphrase gives the same key everywhere). Values sealed by earlier versions,
+which turned a passphrase into a key with a bare SHA-256, still open; the service re-seals them under the
+scrypt key when it starts.
 """
 
 from __future__ import annotations
@@ -16,12 +22,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from brokers.config import MASK, mask_secrets
+from brokers.config import MASK, SECRET_FIELDS, URL_FIELDS, safe_endpoint
+from brokers.config.endpoints import split_userinfo
 
 __all__ = ["ENCRYPTED_PREFIX", "SecretBox", "SecretError", "TokenChecker", "keep_masked_secrets", "secret_paths"]
 
 ENCRYPTED_PREFIX = "enc:fernet:"
+
+SCRYPT_SALT = b"brokers.service.security/passphrase/v1"
+"""The scrypt salt of passphrases: fixed, so every process derives the same key (the passphrase is the secret)."""
+SCRYPT_COST = {"n": 2**16, "r": 8, "p": 1}
+"""scrypt's cost: 64 MiB and about 0.2 s per passphrase, once per process."""
 
 
 class SecretError(ValueError):
@@ -61,33 +74,50 @@ class TokenChecker:
         return found
 
 
-def _fernet_key(key: str) -> bytes:
-    """Use a Fernet key as is; derive one from any other string (SHA-256, so prefer a real Fernet key)."""
+def _fernet_keys(key: str) -> tuple[bytes, bytes | None]:
+    """Return (the key, the key earlier versions derived): a Fernet key as is; a passphrase through scrypt."""
     raw = key.encode("utf-8")
     try:
         if len(base64.urlsafe_b64decode(raw)) == 32:
-            return raw
+            return raw, None
     except (binascii.Error, ValueError):
         pass
-    return base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
+    stretched = Scrypt(salt=SCRYPT_SALT, length=32, **SCRYPT_COST).derive(raw)
+    return base64.urlsafe_b64encode(stretched), base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
 
 
-def _is_secret_key(key: str) -> bool:
-    masked = mask_secrets({key: "probe"})
-    return bool(masked[key] == MASK)
+def _holds_secret(key: str | int, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    return key in SECRET_FIELDS or (key in URL_FIELDS and split_userinfo(value)[1] is not None)
 
 
 def secret_paths(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
-    """Yield the path of every secret string field in JSON data."""
+    """Yield the path of every field holding a secret in JSON data (a key, or a URL with user info)."""
     if isinstance(data, Mapping):
         for key, value in data.items():
-            if isinstance(value, str) and _is_secret_key(key):
+            if _holds_secret(key, value):
                 yield (*path, key)
             else:
                 yield from secret_paths(value, (*path, key))
     elif isinstance(data, list):
         for index, value in enumerate(data):
             yield from secret_paths(value, (*path, index))
+
+
+def _read_secret(data: Any, path: Sequence[str | int]) -> str | None:
+    """Return the secret at ``path``: the field's value, or the user info of a URL field (None: none there)."""
+    value = _get(data, path)
+    if not _holds_secret(path[-1], value):
+        return None
+    return split_userinfo(value)[1] if path[-1] in URL_FIELDS else value
+
+
+def _write_secret(data: Any, path: Sequence[str | int], secret: str) -> None:
+    if path[-1] in URL_FIELDS:
+        scheme, _, rest = split_userinfo(_get(data, path))
+        secret = f"{scheme}{secret}@{rest}"
+    _set(data, path, secret)
 
 
 def _get(data: Any, path: Sequence[str | int]) -> Any:
@@ -121,9 +151,11 @@ class SecretBox:
     """
 
     def __init__(self, keys: Sequence[str]) -> None:
-        usable = [Fernet(_fernet_key(k)) for k in keys if k]
+        derived = [_fernet_keys(k) for k in keys if k]
+        usable = [Fernet(key) for key, _ in derived]
+        legacy = [Fernet(old) for _, old in derived if old is not None]  # decrypts only: never the first
         self._primary = usable[0] if usable else None
-        self._fernet = MultiFernet(usable) if usable else None
+        self._fernet = MultiFernet(usable + legacy) if usable else None
 
     @property
     def enabled(self) -> bool:
@@ -136,7 +168,7 @@ class SecretBox:
             return config
         sealed = copy.deepcopy(config)
         for path in list(secret_paths(sealed)):
-            value: str = _get(sealed, path)
+            value = _read_secret(sealed, path) or ""
             if value.startswith(ENCRYPTED_PREFIX):
                 token_text = value[len(ENCRYPTED_PREFIX):].encode("ascii", "replace")
                 try:
@@ -150,7 +182,7 @@ class SecretBox:
                     continue  # sealed with a key we no longer have: keep as is
             else:
                 token = self._fernet.encrypt(value.encode("utf-8"))
-            _set(sealed, path, ENCRYPTED_PREFIX + token.decode("ascii"))
+            _write_secret(sealed, path, ENCRYPTED_PREFIX + token.decode("ascii"))
         return sealed
 
     def open(self, config: Any) -> Any:
@@ -161,7 +193,7 @@ class SecretBox:
         """
         opened = copy.deepcopy(config)
         for path in list(secret_paths(opened)):
-            value: str = _get(opened, path)
+            value = _read_secret(opened, path) or ""
             if not value.startswith(ENCRYPTED_PREFIX):
                 continue
             if self._fernet is None:
@@ -171,16 +203,33 @@ class SecretBox:
             except (InvalidToken, UnicodeEncodeError):
                 raise SecretError(dotted(path), f"{dotted(path)} cannot be decrypted with the configured secret "
                                                 "keys") from None
-            _set(opened, path, plain.decode("utf-8"))
+            _write_secret(opened, path, plain.decode("utf-8"))
         return opened
+
+
+_SAME_STORE = ("type", "endpoint_url", "bucket_name")
+"""What must not change for a stored secret to be carried over: the same store, the same bucket."""
+
+
+def _changed_store(new: Any, stored: Any) -> str | None:
+    """Return the first ``broker`` field naming another store than the stored one (endpoints without user info)."""
+    for key in _SAME_STORE:
+        before, after = _get(stored, ("broker", key)), _get(new, ("broker", key))
+        if key == "endpoint_url" and isinstance(before, str) and isinstance(after, str):
+            before, after = safe_endpoint(before), safe_endpoint(after)
+        if before != after:
+            return f"broker.{key}"
+    return None
 
 
 def keep_masked_secrets(new: Any, stored: Any) -> Any:
     """Replace masked secrets in a configuration sent by a client with the stored values.
 
     A client that read a configuration (secrets masked) and sends it back keeps the secrets it never saw. The
-    stored secret is only carried over to the same store: if ``broker.endpoint_url`` or ``broker.type`` changed,
-    the secret must be given again (otherwise a writer could send the stored keys to a server of their choice).
+    stored secret is only carried over to the same workspace's same store: if ``broker.type``, the
+    ``endpoint_url`` (user info aside) or ``broker.bucket_name`` changed, the secret must be given again
+    (otherwise a writer could send the stored keys to a server or bucket of their choice). Encrypted values are
+    never accepted from a client (a ciphertext is a stored secret too).
 
     Args:
         new: The configuration received (JSON data).
@@ -190,19 +239,23 @@ def keep_masked_secrets(new: Any, stored: Any) -> Any:
         A copy of ``new`` with masked secrets replaced.
 
     Raises:
-        SecretError: A secret is masked and there is no stored value for it (or the store changed).
+        SecretError: A secret is masked and there is no stored value for it (or the store changed), or a
+            value is encrypted.
     """
     result = copy.deepcopy(new)
-    masked = [p for p in secret_paths(result) if _get(result, p) == MASK]
+    paths = list(secret_paths(result))
+    for path in paths:
+        if (_read_secret(result, path) or "").startswith(ENCRYPTED_PREFIX):
+            raise SecretError(dotted(path), f"{dotted(path)} holds an encrypted value; give the real value")
+    masked = [p for p in paths if _read_secret(result, p) == MASK]
     if not masked:
         return result
-    same_store = stored is not None and all(
-        _get(new, ("broker", key)) == _get(stored, ("broker", key)) for key in ("type", "endpoint_url"))
+    changed = "no workspace" if stored is None else _changed_store(new, stored)
     for path in masked:
-        old = _get(stored, path) if same_store else None
-        if not isinstance(old, str):
-            reason = ("the workspace stores no value for it" if same_store else
-                      "the broker type or endpoint_url changed, so the stored secret is not carried over")
+        old = _read_secret(stored, path) if changed is None else None
+        if old is None:
+            reason = ("the workspace stores no value for it" if changed in (None, "no workspace") else
+                      f"{changed} changed, so the stored secret is not carried over")
             raise SecretError(dotted(path), f"{dotted(path)} is masked ({MASK}); give the real value ({reason})")
-        _set(result, path, old)
+        _write_secret(result, path, old)
     return result

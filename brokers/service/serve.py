@@ -4,11 +4,20 @@ Usage::
 
     brokers serve [--host 127.0.0.1] [--port 8000] [--database-url URL] [--token TOKEN ...] [--public-reads]
                   [--secret-key KEY] [--usage-interval S] [--usage-timeout S] [--usage-workers N]
+                  [--s3-endpoint-allow PATTERN ...] [--s3-ambient-credentials] [--nfs-server-allow HOST ...]
 
 Tokens also come from ``BROKERS_SERVICE_TOKENS`` (comma-separated; preferred, as command lines are visible to
 other users), the secret key from ``BROKERS_SECRET_KEY`` (comma-separated for rotation: the first encrypts), the
-database URL from ``BROKERS_DATABASE_URL``. Without a database URL the service keeps a SQLite file at
-``$XDG_DATA_HOME/brokers/brokers.db`` (``~/.local/share/brokers/brokers.db``).
+database URL from ``BROKERS_DATABASE_URL``, endpoint patterns from ``BROKERS_S3_ENDPOINT_ALLOW`` and NFS
+servers from ``BROKERS_NFS_SERVER_ALLOW`` (comma-separated, added to the options). Without a database URL the
+service keeps a SQLite file at ``$XDG_DATA_HOME/brokers/brokers.db`` (``~/.local/share/brokers/brokers.db``).
+
+The service validates and measures configurations its users wrote, so it contacts no S3 ``endpoint_url`` unless
+a pattern allows it (``scheme://host[:port]``; ``host`` may be ``*.domain`` or ``*``, ``port`` ``*``; no port:
+80 or 443), and never signs a request with its own AWS identity unless ``--s3-ambient-credentials`` says so:
+without keys in the configuration, requests go unsigned. Likewise it connects to no NFS server itself (direct mode
+speaks as the service's own uid and gid) unless ``--nfs-server-allow`` names it; exports mounted on its machine
+are used as they are.
 """
 
 from __future__ import annotations
@@ -18,8 +27,9 @@ import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from brokers.config import AccessPolicy
 from brokers.errors import MissingDependency
 
 from . import EXTRA_HINT
@@ -48,6 +58,24 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def _endpoint_pattern(text: str) -> str:
+    """Check one ``--s3-endpoint-allow`` pattern (argparse turns the error into a usage error, exit 2)."""
+    try:
+        AccessPolicy(endpoint_allow=(text,))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _nfs_server_pattern(text: str) -> str:
+    """Check one ``--nfs-server-allow`` pattern (argparse turns the error into a usage error, exit 2)."""
+    try:
+        AccessPolicy(nfs_server_allow=(text,))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
@@ -64,6 +92,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a measurement taking longer frees its worker slot (default 60)")
     parser.add_argument("--usage-workers", type=int, default=4, metavar="N",
                         help="measurements running at once (default 4; 0 turns measuring off)")
+    parser.add_argument("--s3-endpoint-allow", action="append", default=[], metavar="PATTERN", type=_endpoint_pattern,
+                        help="an S3 endpoint_url the service may contact, as scheme://host[:port] (host may be "
+                             "*.domain or *, port *; no port: 80/443); repeatable; also BROKERS_S3_ENDPOINT_ALLOW. "
+                             "Default: no custom endpoint (AWS only)")
+    parser.add_argument("--s3-ambient-credentials", action="store_true",
+                        help="sign requests of S3 configurations without keys with the service's own AWS identity "
+                             "(default: they go unsigned)")
+    parser.add_argument("--nfs-server-allow", action="append", default=[], metavar="HOST", type=_nfs_server_pattern,
+                        help="an NFS server the service may connect to itself (direct mode): a host name, an IP, "
+                             "*.domain or *; repeatable; also BROKERS_NFS_SERVER_ALLOW. Default: none (mounted "
+                             "exports are always used)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -82,13 +121,28 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     parser.set_defaults(func=run)
 
 
+def _from_environment(name: str, check: Callable[[str], str]) -> tuple[str, ...]:
+    """Return the comma-separated patterns of an environment variable, each checked.
+
+    Raises:
+        ValueError: A pattern is not valid (the message names the variable).
+    """
+    try:
+        return tuple(check(p) for p in _split(os.environ.get(name)))
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Build :class:`Settings` from parsed arguments and the environment."""
     tokens = tuple(args.token) + _split(os.environ.get("BROKERS_SERVICE_TOKENS"))
     keys = _split(args.secret_key) or _split(os.environ.get("BROKERS_SECRET_KEY"))
+    allow = tuple(args.s3_endpoint_allow) + _from_environment("BROKERS_S3_ENDPOINT_ALLOW", _endpoint_pattern)
+    servers = tuple(args.nfs_server_allow) + _from_environment("BROKERS_NFS_SERVER_ALLOW", _nfs_server_pattern)
     return Settings(database_url=args.database_url, tokens=tokens, public_reads=args.public_reads,
                     secret_keys=keys, usage_interval=args.usage_interval, usage_timeout=args.usage_timeout,
-                    usage_workers=args.usage_workers)
+                    usage_workers=args.usage_workers, s3_endpoint_allow=allow,
+                    s3_ambient_credentials=args.s3_ambient_credentials, nfs_server_allow=servers)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,12 +152,19 @@ def run(args: argparse.Namespace) -> int:
         MissingDependency: The ``service`` extra is not installed.
     """
     require_service_dependencies()
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # a bad pattern in an environment variable (options are checked by argparse)
+        print(f"brokers serve: {exc}", file=sys.stderr)
+        return 2
     import uvicorn
 
     from .app import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings_from_args(args))
+    # force: the ``brokers`` command has set up its own logging (WARNING) before handing over to the service
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        force=True)
+    app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
     return 0
 

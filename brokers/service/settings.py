@@ -1,11 +1,13 @@
-"""Service settings: where the database is, who may write, how usage is refreshed."""
+"""Service settings: where the database is, who may write, how usage is refreshed, which S3 endpoints it reaches."""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from brokers.config import AccessPolicy
 
 __all__ = ["Settings", "default_database_url", "hide_password", "normalize_database_url"]
 
@@ -48,6 +50,17 @@ class Settings:
         usage_timeout: Seconds after which a measurement in progress stops holding a worker slot.
         usage_workers: How many measurements may run at once; 0 turns measuring off.
         check_access: Let validation try to reach the store (the S3 ``bucket_access`` warning).
+        s3_endpoint_allow: Patterns of the custom S3 ``endpoint_url`` values the service may contact (validation,
+            usage), matched on scheme, host and port (see :class:`~brokers.config.AccessPolicy`). Empty: none;
+            configurations without ``endpoint_url`` (AWS) are always allowed.
+        s3_ambient_credentials: Let the service sign requests of configurations without keys with its own
+            identity (the AWS credential chain). Off: they are checked and measured anonymously.
+        nfs_server_allow: NFS servers the service may connect to itself (direct mode, as its own uid/gid):
+            host names, IPs, ``*.domain`` or ``*``. Empty: none; exports mounted on the service's machine are
+            always used.
+
+    Raises:
+        ValueError: An endpoint pattern is not valid.
     """
 
     database_url: str | None = None
@@ -58,12 +71,27 @@ class Settings:
     usage_timeout: float = 60.0
     usage_workers: int = 4
     check_access: bool = True
+    s3_endpoint_allow: tuple[str, ...] = ()
+    s3_ambient_credentials: bool = False
+    nfs_server_allow: tuple[str, ...] = ()
+    access_policy: AccessPolicy = field(init=False, repr=False, compare=False)
+    """What the service's brokers may reach (built from the two fields above; the patterns are checked here)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "s3_endpoint_allow", tuple(self.s3_endpoint_allow))
+        object.__setattr__(self, "nfs_server_allow", tuple(self.nfs_server_allow))
+        object.__setattr__(self, "access_policy", AccessPolicy(endpoint_allow=self.s3_endpoint_allow,
+                                                               ambient_credentials=self.s3_ambient_credentials,
+                                                               nfs_server_allow=self.nfs_server_allow))
 
     def __repr__(self) -> str:
         return (f"Settings(database_url={hide_password(self.url)!r}, tokens=<{len(self.tokens)}>, "
                 f"public_reads={self.public_reads}, "
                 f"secret_keys=<{len(self.secret_keys)}>, usage_interval={self.usage_interval}, "
-                f"usage_timeout={self.usage_timeout}, usage_workers={self.usage_workers})")
+                f"usage_timeout={self.usage_timeout}, usage_workers={self.usage_workers}, "
+                f"s3_endpoint_allow={self.s3_endpoint_allow!r}, "
+                f"s3_ambient_credentials={self.s3_ambient_credentials}, "
+                f"nfs_server_allow={self.nfs_server_allow!r})")
 
     @property
     def url(self) -> str:

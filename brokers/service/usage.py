@@ -5,6 +5,9 @@ seconds ago, or asked for with :meth:`UsageRefresher.refresh`), at most ``worker
 runs longer than ``timeout`` seconds gives its slot back, so a hung store cannot starve the others; it keeps its
 thread until the store answers (a thread cannot be killed), and its workspace is not measured again meanwhile.
 Results go to ``used_size``/``total_size``/``usage_measured``; a request only ever reads those columns.
+Brokers are built under the service's :class:`~brokers.config.AccessPolicy`: a workspace whose endpoint the
+deployment does not allow is never contacted (its measurement fails with that reason, logged), and one without
+keys is measured anonymously unless the deployment lends its own credentials.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import timedelta
 from sqlalchemy import false, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from brokers.config import AccessPolicy
 from brokers.registry import get_broker
 
 from .db.models import Workspace, utcnow
@@ -56,13 +60,15 @@ class UsageRefresher:
         timeout: Seconds after which a running measurement gives its worker slot back.
         workers: Measurements running at once; 0 disables measuring (the size fields stay as stored).
         tick: Seconds between two scheduler passes.
+        policy: What a measurement may reach (allowed S3 endpoints, ambient credentials).
     """
 
     def __init__(self, sessions: sessionmaker[Session], box: SecretBox, *, interval: float = 300.0,
                  timeout: float = 60.0, workers: int = 4, tick: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, policy: AccessPolicy | None = None) -> None:
         self._sessions = sessions
         self._box = box
+        self._policy = policy if policy is not None else AccessPolicy(endpoint_allow=(), ambient_credentials=False)
         self.interval = interval
         self.timeout = timeout
         self._tick = tick
@@ -164,7 +170,7 @@ class UsageRefresher:
         ok = False
         try:
             config = self._box.open(json.loads(text))
-            usage = get_broker(config).usage()
+            usage = get_broker(config, policy=self._policy).usage()
             with self._sessions() as session, session.begin():
                 session.execute(
                     update(Workspace)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -174,5 +175,34 @@ def test_fsspec_view(any_broker):
     assert [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls("tables", detail=False)] == ["t.csv"]
 
 
-def test_cleanup_returns_a_count(any_broker):
-    assert any_broker.cleanup(older_than=3600) >= 0
+def _crashed_write(broker, path: str, size: int) -> None:
+    """Fork a writer that opens ``path``, sends ``size`` bytes without committing, and is SIGKILLed there."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child never returns into pytest
+        try:
+            stream = broker.open(path, "wb")
+            stream.write(payload(size, seed=9))
+            stream.flush()
+            os.write(ready_w, b"1")
+            signal.pause()
+        finally:
+            os._exit(1)
+    os.close(ready_w)
+    try:
+        assert os.read(ready_r, 1) == b"1", "the writer died before its write was under way"
+    finally:
+        os.close(ready_r)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def test_cleanup_removes_crash_leftovers_once_old_enough(any_broker):
+    any_broker.write_bytes("keep.txt", b"keep")
+    _crashed_write(any_broker, "out/big.bin", 12 * 1024 * 1024)  # over a part: an S3 multipart upload is open
+    assert [i.path for i in any_broker.list()] == ["keep.txt"]
+    assert any_broker.cleanup(older_than=3600) == 0, "a leftover younger than older_than was removed"
+    assert any_broker.cleanup(older_than=0) == 1
+    assert any_broker.cleanup(older_than=0) == 0
+    assert [i.path for i in any_broker.list()] == ["keep.txt"]
+    assert any_broker.read_bytes("keep.txt") == b"keep"

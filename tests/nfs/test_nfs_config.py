@@ -12,6 +12,7 @@ import brokers
 from brokers.backends.nfs.broker import NfsBroker, find_mount
 from brokers.config import NfsConfig
 from brokers.core.mounts import parse_mountinfo
+from tests.conftest import missing
 
 BAD_PATH = ("broker.nfs_path must look like server:/export/path (a host name, an IPv4 address or an [IPv6] "
             "address, a colon, then an absolute path without '..')")
@@ -150,15 +151,94 @@ def nfs_config(**extra):
     return brokers.load_configuration({"broker": {"type": "nfs", "nfs_path": "127.0.0.1:/export/ws", **extra}})
 
 
+def nfs_mount_line(point, source="127.0.0.1:/export/ws", fstype="nfs4", root="/", addr="127.0.0.1"):
+    return f"40 22 0:45 {root} {point} rw - {fstype} {source} rw,vers=4.1,addr={addr}\n"
+
+
 def test_mounted_mode_with_host_path(tmp_path):
-    broker = brokers.get_broker(nfs_config(host_path=str(tmp_path)).to_dict(mask=False))
-    assert isinstance(broker, NfsBroker)
-    assert broker.mode == "mounted" and broker.capabilities.local_files
+    broker = NfsBroker(nfs_config(host_path=str(tmp_path)), mountinfo=nfs_mount_line(tmp_path))
+    assert broker.mode == "mounted" and broker.capabilities.local_files and broker.host_path == str(tmp_path)
     broker.write_bytes("a/b.txt", b"hi")
     assert (tmp_path / "a" / "b.txt").read_bytes() == b"hi"
     assert broker.local_path("a/b.txt") == str(tmp_path / "a" / "b.txt")
     assert type(broker.fs).__name__ == "DirFileSystem"
     assert broker.fs.cat_file("a/b.txt") == b"hi"
+
+
+@pytest.mark.parametrize(("mountinfo", "reason"), [
+    ("", "no mount covers it"),
+    ("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n", "it is on ext4 /dev/sda1 (mounted at /), not an NFS mount"),
+    ("{mount}", "it shows 127.0.0.1:/export/other"),                                    # another export
+    ("{other_server}", "it shows 10.9.9.9:/export/ws"),                                 # another server
+    ("{parent}", "it shows 127.0.0.1:/export"),                                         # the export above it
+], ids=["no-mount", "local-disk", "other-export", "other-server", "export-above"])
+def test_host_path_that_is_not_a_mount_of_nfs_path_is_never_written(tmp_path, mountinfo, reason):
+    """A plain folder (or a mount of something else) at host_path: direct mode, nothing lands on the local disk."""
+    mountinfo = mountinfo.format(mount=nfs_mount_line(tmp_path, "127.0.0.1:/export/other"),
+                                 other_server=nfs_mount_line(tmp_path, "10.9.9.9:/export/ws", addr="10.9.9.9"),
+                                 parent=nfs_mount_line(tmp_path, "127.0.0.1:/export"))
+    broker = NfsBroker(nfs_config(host_path=str(tmp_path)), mountinfo=mountinfo)
+    assert broker.mode == "direct" and broker.host_path is None and not broker.capabilities.local_files
+    assert broker.local_path("a") is None
+    assert broker.host_path_problem == f"broker.host_path {tmp_path} is not a mount of 127.0.0.1:/export/ws: {reason}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["point", "below", "through-addr", "through-link"])
+def test_host_path_verified_as_a_mount(tmp_path, name):
+    """host_path is the mount of nfs_path, or a directory of a mount of an export above it (by name or addr=)."""
+    (tmp_path / "mnt" / "ws").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "mnt")
+    host_path, mountinfo = {
+        "point": (tmp_path / "mnt", nfs_mount_line(tmp_path / "mnt")),
+        "below": (tmp_path / "mnt" / "ws", nfs_mount_line(tmp_path / "mnt", "127.0.0.1:/export")),
+        "through-addr": (tmp_path / "mnt", nfs_mount_line(tmp_path / "mnt", "fs.example:/export/ws")),
+        "through-link": (tmp_path / "link", nfs_mount_line(tmp_path / "mnt")),
+    }[name]
+    broker = NfsBroker(nfs_config(host_path=str(host_path)), mountinfo=mountinfo)
+    assert broker.mode == "mounted" and broker.host_path == str(host_path) and broker.host_path_problem is None
+
+
+def test_host_path_not_mounted_without_nfs_rs_is_a_mount_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "nfs_rs", None)  # an import of nfs_rs now fails
+    with pytest.raises(brokers.MountError) as info:
+        NfsBroker(nfs_config(host_path=str(tmp_path)), mountinfo="")
+    assert str(info.value) == (
+        f"broker.host_path {tmp_path} is not a mount of 127.0.0.1:/export/ws: no mount covers it; mount the "
+        "export there, or install the userspace NFS client (pip install 'brokers[nfs]') to work without a mount")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validation_warns_when_host_path_is_not_a_mount(tmp_path):
+    config = {"broker": {"type": "nfs", "nfs_path": "127.0.0.1:/export/ws", "host_path": str(tmp_path)}}
+    result = brokers.validate_configuration(config).to_dict()
+    assert result["is_valid"]
+    assert result["warnings"] == [{
+        "name": "host_path_not_mounted", "path": "/broker/host_path",
+        "description": f"broker.host_path {tmp_path} is not a mount of 127.0.0.1:/export/ws: it is on "
+                       f"{mount_of(tmp_path)}, not an NFS mount; the broker will reach the export with its "
+                       "userspace NFS client instead"}]
+    missing = {"broker": {**config["broker"], "host_path": str(tmp_path / "nowhere")}}
+    assert [w["name"] for w in brokers.validate_configuration(missing).to_dict()["warnings"]] == ["host_path_missing"]
+    assert brokers.validate_configuration(config, check_access=False).to_dict()["warnings"] == []
+
+
+def mount_of(path) -> str:
+    from brokers.core.mounts import mount_containing, read_mounts
+
+    mount = mount_containing(str(path), read_mounts() or [])
+    assert mount is not None
+    return f"{mount.fstype} {mount.source} (mounted at {mount.point})"
+
+
+def test_mounted_mode_on_a_missing_workspace_folder_names_it(tmp_path):
+    broker = NfsBroker(nfs_config(), mountinfo=nfs_mount_line(tmp_path, "127.0.0.1:/export"))
+    assert broker.mode == "mounted" and broker.host_path == str(tmp_path / "ws")
+    with pytest.raises(brokers.WorkspaceNotFound, match=f"^workspace folder {tmp_path / 'ws'} does not exist$"):
+        list(broker.list())
+    with pytest.raises(brokers.WorkspaceNotFound):
+        broker.write_bytes("a", b"x")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_mounted_mode_from_mountinfo(tmp_path):
@@ -178,7 +258,7 @@ def test_direct_mode_without_mount():
     assert type(broker.fs).__name__ == "BrokerFileSystem"
 
 
-def test_missing_nfs_rs_is_a_clear_error(monkeypatch):
+def test_missing_nfs_rs_is_a_clear_error(monkeypatch, tmp_path):
     real_import = builtins.__import__
 
     def no_nfs_rs(name, *args, **kwargs):
@@ -192,8 +272,8 @@ def test_missing_nfs_rs_is_a_clear_error(monkeypatch):
         NfsBroker(nfs_config(), mountinfo="")
     assert "pip install 'brokers[nfs]'" in str(info.value)
     assert isinstance(info.value, ImportError)
-    # a mounted export needs no extra
-    assert NfsBroker(nfs_config(host_path="/tmp"), mountinfo="").mode == "mounted"
+    # an export mounted at host_path needs no extra
+    assert NfsBroker(nfs_config(host_path=str(tmp_path)), mountinfo=nfs_mount_line(tmp_path)).mode == "mounted"
 
 
 # ---------------------------------------------------------------------------- volumes and mount
@@ -223,6 +303,12 @@ def test_volume_with_configured_options_and_ipv6():
     assert volume is not None
     assert (volume.server, volume.source, volume.options) == ("fd00::5", "/srv/ws", ("soft", "nfsvers=4.1", "ro"))
     assert volume.mount_argv("/m") == ["mount", "-t", "nfs", "-o", "soft,nfsvers=4.1,ro", "[fd00::5]:/srv/ws", "/m"]
+    # "ro" among the options makes the volume read-only everywhere, Kubernetes included (it takes no options)
+    assert volume.read_only
+    assert volume.kubernetes_volume("ws") == {"name": "ws", "nfs": {"server": "fd00::5", "path": "/srv/ws",
+                                                                    "readOnly": True}}
+    assert volume.kubernetes_mount("ws", "/data") == {"name": "ws", "mountPath": "/data", "readOnly": True}
+    assert volume.docker_mount("/d").startswith("type=volume,target=/d,readonly,")
     assert broker.describe() == "nfs://[fd00::5]/srv/ws"
     default = NfsBroker(brokers.load_configuration({"broker": {"type": "nfs", "nfs_path": "s:/x"}}), mountinfo="")
     assert default.volume is not None and default.volume.options == ("hard", "nfsvers=3")
@@ -230,7 +316,7 @@ def test_volume_with_configured_options_and_ipv6():
 
 def test_mount_without_kernel_support_raises_mount_error(tmp_path):
     if shutil.which("mount") is None:
-        pytest.skip("no mount command")
+        missing("mount", "the mount command is not installed (apt-get install mount)")
     broker = NfsBroker(nfs_config(nfs_port=1, mount_port=1, mount_options=["soft", "timeo=1", "retrans=0",
                                                                              "retry=0", "nfsvers=3"]),
                        mountinfo="")
@@ -245,7 +331,10 @@ def test_mount_without_kernel_support_raises_mount_error(tmp_path):
 
 # ---------------------------------------------------------------------------- error table
 def test_error_table():
-    nfs_rs = pytest.importorskip("nfs_rs")
+    try:
+        import nfs_rs
+    except ImportError:
+        missing("nfs-rs", "pip install 'brokers[nfs]'")
     from brokers.backends.nfs.direct.errors import is_transient, translate
 
     transient = [

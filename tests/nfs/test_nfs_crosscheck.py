@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 import brokers
+from brokers.backends.nfs import NfsBroker
 
 pytestmark = pytest.mark.nfs
 
@@ -29,14 +30,19 @@ def libnfs(tool: str) -> str:
 
 
 @pytest.mark.parametrize("version", ["3", "4.1"])
-def test_direct_write_read_by_mounted_broker(make_nfs_broker, nfs_workspace, version):
+def test_direct_write_read_by_mounted_broker(make_nfs_broker, nfs_workspace, nfs_server, version):
     direct = make_nfs_broker(version)
     data = payload(1_500_000, 5)
     direct.write_bytes("x/y/data.bin", data)
     direct.write_bytes("x/small.txt", b"small")
 
-    mounted = brokers.get_broker(nfs_workspace.config(version, host_path=str(nfs_workspace.backing)))
-    assert mounted.mode == "mounted"
+    # This machine has no kernel NFS client: the export's backing directory stands in for its mount (it shows
+    # the same files), declared through the mountinfo line a kernel mount of 127.0.0.1:/export there would have.
+    mountinfo = (f"40 22 0:45 / {nfs_server.export_dir} rw - nfs4 127.0.0.1:/export "
+                 f"rw,vers={version},addr=127.0.0.1\n")
+    config = brokers.load_configuration(nfs_workspace.config(version, host_path=str(nfs_workspace.backing)))
+    mounted = NfsBroker(config, mountinfo=mountinfo)
+    assert mounted.mode == "mounted" and mounted.host_path == str(nfs_workspace.backing)
     assert mounted.read_bytes("x/y/data.bin") == data
     assert mounted.read_bytes("x/y/data.bin", 1000, 2000) == data[1000:2000]
     assert [(i.path, i.size) for i in mounted.list()] == [(i.path, i.size) for i in direct.list()]

@@ -377,15 +377,21 @@ def test_transient_errors_are_retried(broker, monkeypatch):
     assert "5 attempts" in str(info.value) and time.monotonic() - started < 5
 
 
-def test_errors_are_translated(broker, monkeypatch):
+def test_errors_are_translated(broker, nfs_workspace, monkeypatch):
+    """Errors name the server, the export and the path (never a bare "/:" for the workspace root)."""
     import nfs_rs
 
-    def denied(self, path):
+    def denied(self, *args):
         raise nfs_rs.NfsPermissionError(message="NFS3 error: permission denied (injected)")
 
     monkeypatch.setattr(nfs_rs.Client, "stat", denied)
-    with pytest.raises(brokers.AccessDenied):
-        broker.info("x")
+    with pytest.raises(brokers.AccessDenied) as info:
+        broker.info("x/y")
+    assert str(info.value) == f"{nfs_workspace.nfs_path}/x/y: permission denied by the NFS server"
+    monkeypatch.setattr(nfs_rs.Client, "scandir_page", denied)
+    with pytest.raises(brokers.AccessDenied) as info:
+        broker.usage()
+    assert str(info.value) == f"{nfs_workspace.nfs_path}: permission denied by the NFS server"
 
 
 def test_server_down_is_storage_unavailable(nfs_workspace):
@@ -393,8 +399,12 @@ def test_server_down_is_storage_unavailable(nfs_workspace):
     config["broker"]["nfs_port"] = config["broker"]["mount_port"] = 1  # nothing listens there
     broker = brokers.get_broker(config)
     broker._direct.pool.retry = dataclasses.replace(broker._direct.pool.retry, backoff=0.001)
-    with pytest.raises(brokers.StorageUnavailable):
+    with pytest.raises(brokers.StorageUnavailable) as info:
         broker.read_bytes("x")
+    assert str(info.value).startswith(f"{nfs_workspace.nfs_path}/x: the NFS server kept failing after 5 attempts: ")
+    with pytest.raises(brokers.StorageUnavailable) as info:
+        broker.usage()
+    assert str(info.value).startswith(f"{nfs_workspace.nfs_path}: the NFS server kept failing after 5 attempts: ")
 
 
 def test_workspace_directory_created_on_first_write(make_nfs_broker, nfs_server, nfs_workspace):
@@ -463,3 +473,69 @@ def test_forked_child_can_exit_normally(nfs_workspace, version, tmp_path):
                           timeout=30, check=False, cwd=os.getcwd())
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     assert (nfs_workspace.backing / "c").read_bytes() == b"parentparent"
+
+
+def test_short_writes_are_completed(broker, nfs_workspace, monkeypatch):
+    """The server may take fewer bytes than sent (a short WRITE): the rest is sent again, never skipped."""
+    import nfs_rs
+
+    real = nfs_rs.File.write_at
+    taken: list[int] = []
+
+    def short(self, data, offset):
+        n = real(self, memoryview(data)[:300_000], offset)
+        taken.append(n)
+        return n
+
+    monkeypatch.setattr(nfs_rs.File, "write_at", short)
+    data = payload(1_000_000, 11)
+    broker.write_bytes("short.bin", data)
+    with broker.open("streamed.bin", "wb", buffer_size=64 * 1024) as f:
+        f.write(data)
+    monkeypatch.undo()
+    assert taken[:4] == [300_000, 300_000, 300_000, 100_000]
+    assert (nfs_workspace.backing / "short.bin").read_bytes() == data
+    assert broker.read_bytes("streamed.bin") == data
+
+
+def test_a_write_the_server_takes_nothing_of_fails(broker, nfs_workspace, monkeypatch):
+    import nfs_rs
+
+    broker.write_bytes("keep.bin", b"old content")
+    monkeypatch.setattr(nfs_rs.File, "write_at", lambda self, data, offset: 0)
+    with pytest.raises(brokers.StorageUnavailable) as info:
+        broker.write_bytes("keep.bin", b"fresh")
+    assert str(info.value) == f"{nfs_workspace.nfs_path}/keep.bin: the NFS server took none of 5 bytes at offset 0"
+    monkeypatch.undo()
+    assert broker.read_bytes("keep.bin") == b"old content"
+    assert os.listdir(nfs_workspace.backing) == ["keep.bin"]
+
+
+@pytest.mark.timeout(60)
+def test_a_file_where_a_folder_must_go_is_an_error(broker, nfs_workspace):
+    broker.write_bytes("f", b"a file")
+    with pytest.raises(brokers.FileNotFound):
+        broker.write_bytes("f/x/y", b"cannot go below a file")
+    assert (nfs_workspace.backing / "f").read_bytes() == b"a file"
+    assert os.listdir(nfs_workspace.backing) == ["f"]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077], ids=["022", "027", "077"])
+def test_direct_writes_honour_the_umask_as_a_kernel_mount_does(broker, nfs_workspace, tmp_path, mask):
+    """Files 0666 and folders 0777 less the umask, as the kernel NFS client (and the host broker) make them."""
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"uploaded")
+    old = os.umask(mask)
+    try:
+        broker.write_bytes("new/deep/w.bin", b"written")
+        with broker.open("new/s.bin", "wb") as f:
+            f.write(b"streamed")
+        broker.upload(src, "u.bin")
+        broker.move("u.bin", "moved/u.bin")
+    finally:
+        os.umask(old)
+    backing = nfs_workspace.backing
+    for rel in ("new/deep/w.bin", "new/s.bin", "moved/u.bin"):
+        assert oct((backing / rel).stat().st_mode & 0o777) == oct(0o666 & ~mask), rel
+    for rel in ("new", "new/deep", "moved"):
+        assert oct((backing / rel).stat().st_mode & 0o777) == oct(0o777 & ~mask), rel

@@ -25,6 +25,7 @@ from tests.reliability.test_crash import content, decode
 THREADS = 16
 OPS = {"host": 500, "nfs3": 250, "s3": 60}
 SHARED = [f"shared/s{i}.bin" for i in range(4)]
+WRITES = 300
 
 
 @pytest.fixture
@@ -184,3 +185,49 @@ def test_broker_used_after_fork_while_threads_are_busy(any_reliability_broker):
     for attempt in range(3):
         assert broker.read_bytes(f"child/moved{attempt}.bin") == b"child %d" % attempt
     assert broker.read_bytes("before/fork.bin") == b"written by the parent"
+
+
+@pytest.fixture
+def strict_umask():
+    """Run under umask 077 and a very short thread switch interval (threads interleave at every bytecode)."""
+    import sys
+
+    old_mask, old_interval = os.umask(0o077), sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old_interval)
+        os.umask(old_mask)
+
+
+@pytest.mark.timeout(120)
+def test_threads_writing_under_umask_077_make_private_files(host_broker, host_root, tmp_path, strict_umask):
+    """No write changes the process's umask, even for an instant: every file is 0600 and every folder 0700."""
+    errors: list[str] = []
+    barrier = threading.Barrier(THREADS)
+
+    def write(i: int) -> None:
+        barrier.wait()
+        try:
+            for j in range(WRITES):
+                host_broker.write_bytes(f"t{i}/d{j % 4}/f{j}.bin", b"%d" % j)
+            host_broker.download(f"t{i}/d0/f0.bin", tmp_path / "down" / f"{i}.bin")
+        except Exception as exc:
+            errors.append(f"thread {i}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(100)
+    assert not errors, errors
+    modes: dict[str, list[str]] = {}
+    for top in (host_root, tmp_path / "down"):
+        for dirpath, dirnames, filenames in os.walk(top):
+            for name in filenames:
+                modes.setdefault(f"file {os.stat(os.path.join(dirpath, name)).st_mode & 0o777:04o}", []).append(name)
+            for name in dirnames:
+                modes.setdefault(f"dir {os.stat(os.path.join(dirpath, name)).st_mode & 0o777:04o}", []).append(name)
+    assert sorted(modes) == ["dir 0700", "file 0600"], {k: len(v) for k, v in modes.items()}
+    assert len(modes["file 0600"]) == THREADS * (WRITES + 1)

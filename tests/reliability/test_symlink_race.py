@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import time
 
 import pytest
 
 import brokers
+
+ATTEMPTS = 2000
+"""Operations tried per case while the flipper runs (a count, not a time window)."""
 
 
 def _flipper(ws, outside, stop: threading.Event, flips: list[int]) -> None:
@@ -42,9 +46,9 @@ def _flipper(ws, outside, stop: threading.Event, flips: list[int]) -> None:
             os.rename(tmp, d)
             time.sleep(0)
             n += 1
+            flips[0] = n
         except OSError:
             continue
-    flips.append(n)
 
 
 @pytest.mark.timeout(60)
@@ -62,15 +66,18 @@ def test_symlink_swapped_in_during_operations_never_escapes(tmp_path, operation)
     local.write_bytes(b"pwned")
     (ws / "src").write_bytes(b"pwned")
 
-    stop, flips = threading.Event(), []
+    stop, flips = threading.Event(), [0]
     thread = threading.Thread(target=_flipper, args=(ws, outside, stop, flips), daemon=True)
-    thread.start()
     leaks = 0
-    deadline = time.monotonic() + 1.5
-    attempts = 0
+    flips_during = 0
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often: the swaps land between the broker's steps
+    thread.start()
     try:
-        while time.monotonic() < deadline:
-            attempts += 1
+        while flips[0] == 0:
+            time.sleep(0.001)
+        first = flips[0]
+        for _ in range(ATTEMPTS):
             try:
                 if operation == "write_bytes":
                     broker.write_bytes("d/f", b"pwned")
@@ -93,11 +100,12 @@ def test_symlink_swapped_in_during_operations_never_escapes(tmp_path, operation)
                     leaks += 1
             except (brokers.BrokerError, OSError):
                 pass
+        flips_during = flips[0] - first
     finally:
         stop.set()
         thread.join(10)
-    assert flips and flips[0] > 10, "the flipper thread did not run"
-    assert attempts > 20
+        sys.setswitchinterval(interval)
+    assert flips_during > 10, f"only {flips_during} swaps happened during {ATTEMPTS} operations"
     assert (outside / "f").read_bytes() == b"outside secret"
     assert (outside / "victim").read_bytes() == b"keep me"
     assert sorted(os.listdir(outside)) == ["f", "victim"], "a temporary or moved file landed outside"

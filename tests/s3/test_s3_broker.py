@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import logging
 import multiprocessing
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timezone
+from datetime import timedelta, timezone
 
 import pytest
 
@@ -263,32 +265,61 @@ def test_delete_all_uses_batches(s3_broker, s3_client, s3_bucket, s3_server):
     assert [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]] == ["keep/me"]
 
 
-def test_cleanup_aborts_old_incomplete_uploads_under_the_prefix_only(s3_broker, s3_client, s3_bucket):
-    mine = s3_client.create_multipart_upload(Bucket=s3_bucket, Key="ws/crashed")["UploadId"]
-    s3_client.upload_part(Bucket=s3_bucket, Key="ws/crashed", UploadId=mine, PartNumber=1, Body=b"x" * 100)
-    s3_client.create_multipart_upload(Bucket=s3_bucket, Key="ws2/other")
-    # moto reports every upload as initiated in 2010, so any age limit applies here
-    assert s3_broker.cleanup(older_than=60) == 1
-    left = [u["Key"] for u in s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])]
-    assert left == ["ws2/other"]
-    assert s3_broker.cleanup(older_than=0) == 0
+@contextlib.contextmanager
+def server_clock(hours_ago: float):
+    """Run the moto server's clock ``hours_ago`` behind while the block runs (what it stores is dated then)."""
+    import moto.s3.models
+
+    real = moto.s3.models.utcnow
+    moto.s3.models.utcnow = lambda: real() - timedelta(hours=hours_ago)
+    try:
+        yield
+    finally:
+        moto.s3.models.utcnow = real
 
 
-def test_cleanup_spares_young_uploads(s3_broker, s3_bucket):
-    from datetime import datetime, timedelta
+def start_upload(s3_client, bucket, key, *, hours_ago: float = 5, part_hours_ago: float | None = None) -> str:
+    """An incomplete multipart upload started ``hours_ago``; with one part uploaded ``part_hours_ago`` hours ago
+    (None: no part)."""
+    with server_clock(hours_ago):
+        upload_id = s3_client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    if part_hours_ago is not None:
+        with server_clock(part_hours_ago):
+            s3_client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"x" * 100)
+    return upload_id
 
-    from botocore.stub import Stubber
 
-    now = datetime.now(timezone.utc)
-    uploads = [{"Key": "ws/young", "UploadId": "u1", "Initiated": now - timedelta(seconds=30)},
-               {"Key": "ws/old", "UploadId": "u2", "Initiated": now - timedelta(hours=2)}]
-    with Stubber(s3_broker.client) as stub:
-        stub.add_response("list_multipart_uploads", {"Uploads": uploads},
-                          {"Bucket": s3_bucket, "Prefix": "ws/"})
-        stub.add_response("abort_multipart_upload", {},
-                          {"Bucket": s3_bucket, "Key": "ws/old", "UploadId": "u2"})
-        assert s3_broker.cleanup(older_than=3600) == 1
-        stub.assert_no_pending_responses()
+def uploads_left(s3_client, bucket) -> list[str]:
+    return sorted(u["Key"] for u in s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+
+
+def test_cleanup_ages_uploads_by_their_last_part_and_stays_in_the_prefix(s3_broker, s3_client, s3_bucket):
+    # every upload started 5 hours ago
+    start_upload(s3_client, s3_bucket, "ws/busy", part_hours_ago=0)  # a long upload still sending parts
+    start_upload(s3_client, s3_bucket, "ws/idle", part_hours_ago=3)  # its last part went up 3 hours ago
+    start_upload(s3_client, s3_bucket, "ws/empty")  # no part at all: aged by Initiated
+    start_upload(s3_client, s3_bucket, "ws/new", hours_ago=0)  # just started, no part yet
+    start_upload(s3_client, s3_bucket, "ws2/other", part_hours_ago=3)  # a sibling workspace's
+    start_upload(s3_client, s3_bucket, "wsfile", part_hours_ago=3)  # shares the string prefix "ws" only
+    assert s3_broker.cleanup(older_than=3600) == 2
+    assert uploads_left(s3_client, s3_bucket) == ["ws/busy", "ws/new", "ws2/other", "wsfile"]
+    start_upload(s3_client, s3_bucket, "ws/idle", part_hours_ago=3)
+    assert s3_broker.cleanup(older_than=4 * 3600) == 0  # the 3-hour-old part counts, not the 5-hour-old start
+    assert s3_broker.cleanup(older_than=0) == 3  # nothing is younger than now
+    assert uploads_left(s3_client, s3_bucket) == ["ws2/other", "wsfile"]
+
+
+def test_cleanup_of_a_workspace_without_prefix_is_bucket_wide_only_when_asked(make_s3_broker, s3_client,
+                                                                              s3_bucket, caplog):
+    broker = make_s3_broker(prefix=None)
+    start_upload(s3_client, s3_bucket, "tool/backup.tar", part_hours_ago=3)  # another tool's, crashed
+    start_upload(s3_client, s3_bucket, "tool/live.tar", part_hours_ago=0)  # another tool's, uploading
+    caplog.set_level(logging.WARNING, logger="brokers.s3")
+    assert broker.cleanup(older_than=3600) == 0
+    assert uploads_left(s3_client, s3_bucket) == ["tool/backup.tar", "tool/live.tar"]
+    assert any("bucket_wide=True" in r.getMessage() and s3_bucket in r.getMessage() for r in caplog.records)
+    assert broker.cleanup(older_than=3600, bucket_wide=True) == 1
+    assert uploads_left(s3_client, s3_bucket) == ["tool/live.tar"]
 
 
 def test_volume_describe_and_capabilities(make_s3_broker, s3_bucket, tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.s3
+
 
 def test_small_download_is_one_request(s3_broker, s3_server, tmp_path):
     s3_broker.write_bytes("a.txt", b"hello")

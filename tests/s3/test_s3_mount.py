@@ -4,7 +4,9 @@ What is counted, and why it is honest: the broker's own boto3 client is watched 
 ``before-send`` hook (every HTTP request it would make), and the server log is split by User-Agent (the
 broker's requests carry ``brokers-s3/1``; s3fs-fuse's start with ``s3fs/``). Reads through the mount still
 cause requests *by s3fs-fuse* (that is the mount doing its job, with read-ahead cut to one 5 MiB request per
-miss); the claim tested is that the broker itself makes none, and the bytes the mount fetched are reported.
+miss); the claim tested is that the broker itself fetches no data: one HEAD per in-place read, to check that
+the file in the mount is the object's current version (size and modification time), and the bytes the mount
+fetched are reported.
 Reads of data the mount already holds (its ``use_cache`` directory) make the server send no data at all:
 s3fs-fuse only checks freshness with a HEAD per open.
 """
@@ -13,17 +15,21 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
-from .test_s3_broker import MiB, pattern
+import brokers
+
+from .test_s3_broker import MiB, body, pattern
 
 pytestmark = [pytest.mark.s3, pytest.mark.fuse]
 
 
 def count_sends(broker) -> list[str]:
+    """The HTTP methods of the requests the broker's client sends from now on."""
     sent: list[str] = []
-    broker.client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+    broker.client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.method))
     return sent
 
 
@@ -45,19 +51,19 @@ def test_partial_reads_go_through_the_mount(make_s3_broker, s3_client, s3_bucket
         f.seek(4 * MiB)
         assert f.read(4096) == data[4 * MiB:4 * MiB + 4096]
     first = s3_server.since(mark)
-    assert sends == []  # the broker's client sent nothing
-    assert [r for r in first if r.by_broker] == []  # and the server saw nothing from it
+    assert sends == ["HEAD"] * (len(offsets) + 2)  # one freshness check per read, local_path and link
+    assert [(r.method, r.sent) for r in first if r.by_broker] == [("HEAD", 0)] * (len(offsets) + 2)
     fuse = [r for r in first if r.by_fuse]
-    print(f"\nmount reads: broker requests 0; s3fs-fuse made {len(fuse)} requests, "
+    print(f"\nmount reads: broker requests {len(sends)} HEAD; s3fs-fuse made {len(fuse)} requests, "
           f"{sum(r.sent for r in fuse)} bytes, for {len(offsets) + 1} reads of 4 KiB")
     # the same ranges again: served from what the mount already holds, or re-fetched by s3fs-fuse; never by us
     mark = s3_server.mark()
     for offset in offsets:
         assert broker.read_bytes("in/big.bin", offset, offset + 4096) == data[offset:offset + 4096]
     again = s3_server.since(mark)
-    assert sends == [] and [r for r in again if r.by_broker] == []
+    assert sends == ["HEAD"] * (2 * len(offsets) + 2)
     # s3fs-fuse (with use_cache) serves them from its cache: at most a HEAD per open to check freshness
-    assert all(r.by_fuse and r.method == "HEAD" for r in again) and sum(r.sent for r in again) == 0
+    assert all(r.method == "HEAD" for r in again) and sum(r.sent for r in again) == 0
     print(f"repeat reads: s3fs-fuse made {len([r for r in again if r.by_fuse])} requests, "
           f"{sum(r.sent for r in again if r.by_fuse)} bytes")
 
@@ -97,3 +103,70 @@ def test_broken_mount_falls_back_to_s3(make_s3_broker, s3_mount, s3_server, capl
     assert broker.local_path("f") is None
     assert [r.range for r in s3_server.since(mark) if r.by_broker] == ["bytes=3-5"]
     assert any("through S3 instead" in r.getMessage() for r in caplog.records)
+
+
+def link_object(s3_client, bucket: str, key: str, target: str) -> None:
+    """An object s3fs-fuse shows as a symbolic link (its mode metadata says so; its bytes are the target)."""
+    s3_client.put_object(Bucket=bucket, Key=key, Body=target.encode(), Metadata={"mode": str(0o120777)})
+
+
+def test_a_link_in_the_mount_leading_outside_is_not_followed(make_s3_broker, s3_client, s3_bucket, s3_mount,
+                                                            tmp_path):
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_bytes(b"this machine's secret")
+    (tmp_path / "outside" / "inner.txt").write_bytes(b"another file of this machine")
+    link_object(s3_client, s3_bucket, "ws/evil", str(secret))  # 11 bytes... of its own: the target path
+    link_object(s3_client, s3_bucket, "ws/dir", str(tmp_path / "outside"))
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/dir/inner.txt", Body=b"the object in the bucket")
+    broker = make_s3_broker(host_path=s3_mount.path)
+    assert os.path.islink(os.path.join(s3_mount.path, "ws", "evil"))  # the premise: the mount shows links
+    assert broker.read_bytes("evil") == str(secret).encode()  # the object's own bytes, from S3
+    assert broker.read_bytes("evil", 0, 4) == str(secret).encode()[:4]
+    assert broker.read_bytes("dir/inner.txt") == b"the object in the bucket"
+    assert broker.read_bytes("dir/inner.txt", 4, 10) == b"the object in the bucket"[4:10]
+    for rel in ("evil", "dir/inner.txt"):
+        assert broker.local_path(rel) is None
+        out = broker.download(rel, tmp_path / "job" / rel, partial=True)
+        assert not os.path.islink(out)
+        assert Path(out).read_bytes() == body(s3_client, s3_bucket, f"ws/{rel}")
+
+
+def test_a_link_in_the_mount_leading_inside_is_not_followed_either(make_s3_broker, s3_client, s3_bucket,
+                                                                  s3_mount):
+    """A key is never a link: the object "alias" holds the text "a.bin", not a.bin's bytes (same size here)."""
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/a.bin", Body=b"12345")
+    link_object(s3_client, s3_bucket, "ws/alias", "a.bin")
+    broker = make_s3_broker(host_path=s3_mount.path)
+    assert broker.read_bytes("alias", 0, 5) == b"a.bin"
+    assert broker.local_path("alias") is None
+    assert broker.local_path("a.bin") == os.path.join(s3_mount.path, "ws", "a.bin")
+
+
+def test_a_stale_file_in_the_mount_is_not_served(make_s3_broker, s3_client, s3_bucket, s3_server, s3_mount,
+                                                tmp_path):
+    """s3fs-fuse keeps what it saw for ``stat_cache_expire`` seconds: an object replaced meanwhile is read
+    through S3, whether its size or only its modification time (here x-amz-meta-mtime) changed."""
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/size.bin", Body=b"old content")
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/time.bin", Body=b"old content", Metadata={"mtime": "1000000000"})
+    broker = make_s3_broker(host_path=s3_mount.path)
+    for rel in ("size.bin", "time.bin"):  # the mount caches both
+        assert broker.read_bytes(rel, 0, 3) == b"old"
+        assert Path(s3_mount.path, "ws", rel).read_bytes() == b"old content"
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/size.bin", Body=b"new, longer content")
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/time.bin", Body=b"new content", Metadata={"mtime": "2000000000"})
+    # the premise: the mount still shows the old versions
+    assert os.stat(os.path.join(s3_mount.path, "ws", "size.bin")).st_size == len(b"old content")
+    assert int(os.stat(os.path.join(s3_mount.path, "ws", "time.bin")).st_mtime) == 1000000000
+    sends = count_sends(broker)
+    for rel, new in (("size.bin", b"new, longer content"), ("time.bin", b"new content")):
+        sends.clear()
+        assert broker.read_bytes(rel, 0, 3) == b"new"
+        assert broker.read_bytes(rel) == new
+        assert broker.local_path(rel) is None
+        out = broker.download(rel, tmp_path / "job" / rel, partial=True)
+        assert not os.path.islink(out) and Path(out).read_bytes() == new
+    s3_client.delete_object(Bucket=s3_bucket, Key="ws/size.bin")  # the mount may still list it
+    with pytest.raises(brokers.FileNotFound):
+        broker.read_bytes("size.bin", 0, 3)
+    assert broker.local_path("size.bin") is None

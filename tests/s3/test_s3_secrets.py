@@ -133,3 +133,56 @@ def test_cli_output_carries_no_key(s3_config, s3_server, tmp_path):
         assert b"Traceback" not in done.stderr, done.stderr.decode()[-1500:]
     assert b"Sending http request" in output and b"brokers-absent" in output
     assert_clean(output, "CLI output")
+
+
+ENDPOINT_PASSWORD = "endpoint-pw-Zr8-do-not-leak"
+
+
+def with_userinfo(endpoint: str) -> str:
+    return endpoint.replace("://", f"://gateway:{ENDPOINT_PASSWORD}@", 1)
+
+
+def test_endpoint_user_info_never_shows(s3_config, s3_server, caplog, tmp_path):
+    """``https://user:password@host``: masked in every repr and output, never sent anywhere, still usable."""
+    import json
+
+    from tests.fixtures.s3 import free_port
+
+    caplog.set_level(logging.DEBUG)
+    cfg = {**s3_config, "broker": {**s3_config["broker"], "endpoint_url": with_userinfo(s3_server.endpoint)}}
+    mark = s3_server.mark()
+    broker = brokers.get_broker(cfg)
+    broker.write_bytes("a", b"via the gateway")
+    assert broker.read_bytes("a") == b"via the gateway"
+    assert broker.fs.cat_file("a") == b"via the gateway"
+    sent = s3_server.since(mark)
+    assert sent and not [r for r in sent if ENDPOINT_PASSWORD in repr(r.headers) + r.path + r.query]
+    loaded = brokers.load_configuration(cfg)
+    assert loaded.to_dict(mask=False)["broker"]["endpoint_url"] == cfg["broker"]["endpoint_url"]  # kept as given
+    assert loaded.to_dict()["broker"]["endpoint_url"] == s3_server.endpoint.replace("://", "://************@")
+    outputs: list[str | bytes] = [
+        repr(broker), repr(broker.config), str(broker.config), repr(broker.s3_config), repr(loaded),
+        json.dumps(loaded.to_dict()), json.dumps(broker.config.to_dict()), repr(broker.__dict__),
+        pickle.dumps(broker), pickle.dumps(broker.fs), repr(broker.fs.fs.storage_options), broker.fs.fs.to_json(),
+        json.dumps(brokers.validate_configuration(cfg).to_dict())]
+    unreachable = {**cfg, "broker": {**cfg["broker"], "endpoint_url": f"http://gateway:{ENDPOINT_PASSWORD}@127.0.0.1:"
+                                                                      f"{free_port()}"}}
+    invalid = {**cfg, "broker": {**cfg["broker"], "endpoint_url": f"http://gateway:{ENDPOINT_PASSWORD}@bad_host:1"}}
+    for config in (unreachable, invalid):
+        outputs.append(json.dumps(brokers.validate_configuration(config).to_dict()))
+        with pytest.raises(BrokerError) as info:
+            brokers.get_broker(config).read_bytes("a")
+        outputs.append("".join(traceback.format_exception(info.value)))
+    outputs.append(caplog.text)
+    assert "Sending http request" in caplog.text
+    config_file = tmp_path / "ws.json"
+    config_file.write_text(json.dumps(cfg))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for argv in (["validate", "--json", str(config_file)], ["ls", "-l", str(config_file)],
+                 ["cat", str(config_file), "missing"]):
+        done = subprocess.run([sys.executable, "-m", "brokers.cli", "-v", *argv], capture_output=True, env=env,
+                              timeout=60)
+        outputs += [done.stdout, done.stderr]
+    leaked = [o[:300] for o in outputs
+              if ENDPOINT_PASSWORD.encode() in (o if isinstance(o, bytes) else o.encode())]
+    assert leaked == []

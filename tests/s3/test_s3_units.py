@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 
 import pytest
 from botocore.exceptions import (
@@ -15,9 +16,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from brokers.backends.s3.client import RedactKeys, remember_credentials, safe_endpoint
+from brokers.backends.s3.client import RedactKeys, final_connection_failure, remember_credentials, safe_endpoint
 from brokers.backends.s3.errors import s3_errors, translate
-from brokers.backends.s3.transfer import ETagHasher, etag_matches
+from brokers.backends.s3.transfer import ETagHasher
 from brokers.config import Credentials
 from brokers.errors import AccessDenied, BrokerError, FileNotFound, IntegrityError, StorageUnavailable
 
@@ -84,10 +85,30 @@ def test_etag_hasher_matches_s3_arithmetic():
     assert exact.hexdigest().endswith("-2")
 
 
-def test_etag_comparison_ignores_non_md5_etags():
-    assert etag_matches('"0123456789abcdef0123456789abcdef"', "0123456789abcdef0123456789abcdef")
-    assert not etag_matches('"0123456789abcdef0123456789abcdef"', "ffffffffffffffffffffffffffffffff")
-    assert etag_matches('"kms-style-etag-not-an-md5"', "ffffffffffffffffffffffffffffffff")
+# What an SSE-KMS or SSE-C ETag means for writes, reads and moves is tested against the real server, on an
+# SSE-KMS bucket: tests/s3/test_s3_integrity.py.
+
+
+def test_refused_and_unknown_hosts_are_final_timeouts_and_resets_are_not():
+    def chained(outer: Exception, inner: BaseException) -> Exception:
+        try:
+            try:
+                raise inner
+            except BaseException as exc:
+                raise outer from exc
+        except Exception as exc:
+            return exc
+
+    refused = chained(EndpointConnectionError(endpoint_url="http://x"), ConnectionRefusedError(111, "refused"))
+    unknown = chained(EndpointConnectionError(endpoint_url="http://x"),
+                      socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    dns_down = chained(EndpointConnectionError(endpoint_url="http://x"),
+                       socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"))
+    reset = chained(EndpointConnectionError(endpoint_url="http://x"), ConnectionResetError(104, "reset"))
+    assert final_connection_failure(refused) == "connection refused"
+    assert final_connection_failure(unknown) == "unknown host"
+    for transient in (dns_down, reset, ConnectTimeoutError(endpoint_url="http://x"), None):
+        assert final_connection_failure(transient) is None
 
 
 def test_log_redaction_masks_registered_keys_and_credential_fields():

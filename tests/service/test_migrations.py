@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import inspect, text
-
-pytest.importorskip("alembic")
-
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from brokers.service.db import HEAD, MIGRATIONS, make_engine, run_migrations, upgrade
 from brokers.service.db.models import Base

@@ -260,3 +260,99 @@ def test_plain_secrets_get_encrypted_when_a_key_is_configured(start_service) -> 
     assert stored_configuration(plain, ws_id)["broker"]["credentials"]["secret_access_key"] == SECRET
     keyed = start_service(secret_keys=("key-b",))
     assert stored_configuration(keyed, ws_id)["broker"]["credentials"]["secret_access_key"].startswith("enc:fernet:")
+
+
+def test_masked_secret_is_not_carried_to_another_bucket(service) -> None:
+    ws_id = service.client.post("/v6/workspaces/", json={"title": "Bucket", "configuration": S3}).json()["id"]
+    shown = service.client.get(f"/v6/workspaces/{ws_id}/").json()["configuration"]
+    shown["broker"]["bucket_name"] = "someone-elses-bucket"
+    response = service.client.patch(f"/v6/workspaces/{ws_id}/", json={"configuration": shown})
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["field"] == "configuration.broker.credentials.access_key_id"
+    assert "bucket_name" in error["description"]
+    validation = service.client.post("/v6/workspaces/validation/",
+                                     json={"name": "bucket", "title": "Bucket", "configuration": shown}).json()
+    assert [e["name"] for e in validation["errors"]] == ["masked_secret"]
+
+
+USERINFO_PASSWORD = "endpoint-pw-Hx4-never-shown"
+WITH_USERINFO = {"broker": {**S3["broker"], "endpoint_url": f"http://gateway-user:{USERINFO_PASSWORD}@127.0.0.1:9/s3"}}
+
+
+def test_endpoint_user_info_is_masked_and_sealed(service) -> None:
+    created = service.client.post("/v6/workspaces/", json={"title": "Gateway", "configuration": WITH_USERINFO})
+    assert created.status_code == 201, created.text
+    ws_id = created.json()["id"]
+    masked_url = "http://************@127.0.0.1:9/s3"
+    assert created.json()["configuration"]["broker"]["endpoint_url"] == masked_url
+    for body in (created.text, service.client.get(f"/v6/workspaces/{ws_id}/").text,
+                 service.client.get("/v6/workspaces/").text):
+        assert USERINFO_PASSWORD not in body and "gateway-user" not in body
+    at_rest = stored_configuration(service, ws_id)["broker"]["endpoint_url"]
+    assert at_rest.startswith("http://enc:fernet:") and at_rest.endswith("@127.0.0.1:9/s3")  # host stays readable
+    assert USERINFO_PASSWORD not in at_rest
+    # Sent back masked, the stored user info (and keys) stay; the host changed, nothing is carried over.
+    shown = service.client.get(f"/v6/workspaces/{ws_id}/").json()["configuration"]
+    shown["broker"]["region_name"] = "eu-west-1"
+    assert service.client.patch(f"/v6/workspaces/{ws_id}/", json={"configuration": shown}).status_code == 204
+    opened = service.app.state.service.box.open(stored_configuration(service, ws_id))
+    assert opened["broker"]["endpoint_url"] == WITH_USERINFO["broker"]["endpoint_url"]
+    assert opened["broker"]["credentials"]["secret_access_key"] == SECRET
+    moved = {"broker": {**shown["broker"], "endpoint_url": "http://************@attacker.example:9/s3",
+                        "credentials": {"access_key_id": "new", "secret_access_key": "new"}}}
+    response = service.client.patch(f"/v6/workspaces/{ws_id}/", json={"configuration": moved})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "configuration.broker.endpoint_url"
+
+
+def test_encrypted_values_are_not_accepted_from_clients(service) -> None:
+    """A ciphertext is a stored secret too: sent by a client it must not open into another workspace."""
+    first = service.client.post("/v6/workspaces/", json={"title": "Bucket", "configuration": S3}).json()["id"]
+    sealed = stored_configuration(service, first)["broker"]["credentials"]
+    copied = {"broker": {**S3["broker"], "bucket_name": "other-bucket", "credentials": sealed}}
+    response = service.client.post("/v6/workspaces/", json={"title": "Copy", "configuration": copied})
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == "configuration.broker.credentials.access_key_id"
+    validation = service.client.post("/v6/workspaces/validation/", json={"title": "Copy", "configuration": copied})
+    assert validation.json()["is_valid"] is False
+
+
+def test_passphrases_are_stretched_with_scrypt_and_old_ciphertexts_still_open(tmp_path) -> None:
+    import base64
+    import hashlib
+    import subprocess
+    import sys
+
+    from cryptography.fernet import Fernet, InvalidToken
+
+    from brokers.service.security import SecretBox
+
+    passphrase = "a passphrase, not a Fernet key"
+    config = {"broker": {"type": "s3", "bucket_name": "b", "credentials": {"access_key_id": ACCESS,
+                                                                            "secret_access_key": SECRET}}}
+    sealed = SecretBox([passphrase]).seal(config)
+    token = sealed["broker"]["credentials"]["secret_access_key"].removeprefix("enc:fernet:").encode()
+    bare_sha256 = Fernet(base64.urlsafe_b64encode(hashlib.sha256(passphrase.encode()).digest()))
+    with pytest.raises(InvalidToken):
+        bare_sha256.decrypt(token)
+    # The same passphrase gives the same key in another process.
+    code = ("import json, sys; from brokers.service.security import SecretBox; "
+            "print(json.dumps(SecretBox([sys.argv[1]]).open(json.loads(sys.argv[2]))))")
+    done = subprocess.run([sys.executable, "-c", code, passphrase, json.dumps(sealed)], capture_output=True,
+                          text=True, check=True)
+    assert json.loads(done.stdout) == config
+    # A database sealed by the old derivation (bare SHA-256) still opens, and sealing again upgrades it.
+    legacy = {"broker": {**config["broker"], "credentials": {
+        "access_key_id": "enc:fernet:" + bare_sha256.encrypt(ACCESS.encode()).decode(),
+        "secret_access_key": "enc:fernet:" + bare_sha256.encrypt(SECRET.encode()).decode()}}}
+    box = SecretBox([passphrase])
+    assert box.open(legacy) == config
+    upgraded = box.seal(legacy)
+    with pytest.raises(InvalidToken):
+        bare_sha256.decrypt(upgraded["broker"]["credentials"]["secret_access_key"].removeprefix("enc:fernet:").encode())
+    assert box.open(upgraded) == config
+    # A real Fernet key is used as it is.
+    key = Fernet.generate_key()
+    as_key = SecretBox([key.decode()]).seal(config)["broker"]["credentials"]["secret_access_key"]
+    assert Fernet(key).decrypt(as_key.removeprefix("enc:fernet:").encode()) == SECRET.encode()

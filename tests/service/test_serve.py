@@ -1,4 +1,4 @@
-"""``brokers serve`` as operators run it: a subprocess from the venv, answering within 2 s; the extra is optional."""
+"""``brokers serve`` as operators run it: a subprocess from the venv that answers once it says it is ready."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -25,37 +24,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def first_answer(proc: subprocess.Popen, url: str, headers: dict, limit: float = 15.0) -> httpx.Response:
-    started = time.monotonic()
-    while True:
-        try:
-            return httpx.get(url, headers=headers, timeout=5)
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() - started > limit:
-                raise AssertionError(f"no answer: {proc.stderr.read() if proc.stderr else ''}") from None
-            time.sleep(0.01)
+def wait_until_ready(proc: subprocess.Popen) -> list[str]:
+    """Read the service's log until uvicorn says it is listening; return the lines read (fail if it exits)."""
+    lines: list[str] = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line)
+        if "Uvicorn running on" in line:
+            return lines
+    raise AssertionError(f"brokers serve exited ({proc.wait()}) without saying it is ready: {''.join(lines)}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_and_time(tmp_path: Path, database: str) -> tuple[float, float]:
-    """Start ``brokers serve``, check its first answers; return (seconds to the first answer, CPU seconds used)."""
+def serve_and_check(tmp_path: Path, database: str) -> None:
+    """Start ``brokers serve`` on a new database; once it says it is ready, its first answers must be right."""
     port = free_port()
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "BROKERS_SERVICE_TOKENS": "op-token,other"}
     env.pop("BROKERS_DATABASE_URL", None)
-    argv = [str(BIN / "brokers"), "serve", "--port", str(port), "--log-level", "warning"]
+    argv = [str(BIN / "brokers"), "serve", "--port", str(port), "--log-level", "info"]
     if database == "database_url":
         argv += ["--database-url", f"sqlite:///{tmp_path / 'elsewhere.db'}"]
-    started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        response = first_answer(proc, f"http://127.0.0.1:{port}/v6/workspaces/", {"X-Access-Token": "op-token"})
-        elapsed = time.monotonic() - started
-        cpu = cpu_seconds(proc.pid)
+        logged = wait_until_ready(proc)
+        # No retry: the first request after "ready" is answered.
+        response = httpx.get(f"http://127.0.0.1:{port}/v6/workspaces/", headers={"X-Access-Token": "op-token"},
+                             timeout=30)
         assert response.status_code == 200
         assert response.json() == {"count": 0, "next": None, "previous": None, "results": []}
         assert httpx.get(f"http://127.0.0.1:{port}/v6/workspaces/").status_code == 401
@@ -72,29 +65,16 @@ def start_and_time(tmp_path: Path, database: str) -> tuple[float, float]:
     default_db = tmp_path / "data" / "brokers" / "brokers.db"
     assert default_db.exists() == (database == "default")
     assert (tmp_path / "elsewhere.db").exists() == (database == "database_url")
-    logged = (proc.stdout.read() if proc.stdout else "") + (proc.stderr.read() if proc.stderr else "")
-    assert "op-token" not in logged
-    return elapsed, cpu
+    logged += [proc.stdout.read() if proc.stdout else "", proc.stderr.read() if proc.stderr else ""]
+    text = "".join(logged)
+    assert "S3 endpoints it may contact: none but AWS's own" in text  # the deployment's reach, said at start
+    assert "op-token" not in text
 
 
 @pytest.mark.parametrize("database", ["default", "database_url"])
-def test_brokers_serve_answers_within_two_seconds(tmp_path, database) -> None:
-    """Time from launching ``brokers serve`` (new database) to the first answer of ``GET /v6/workspaces/``.
-
-    The budget is 2 s. Start-up is CPU-bound (about 1 s of CPU, mostly imports), so on a machine busier than its
-    cores the budget stretches with the load, and the best of three launches counts.
-    """
-    runs = []
-    for attempt in range(3):
-        elapsed, cpu = start_and_time(tmp_path / str(attempt), database)
-        load = os.getloadavg()[0] / (os.cpu_count() or 1)
-        runs.append((elapsed, cpu, load))
-        if elapsed < 2.0 * max(1.0, load):
-            break
-    print(f"brokers serve ({database}): " + ", ".join(
-        f"first answer after {e:.2f} s ({c:.2f} s CPU, load {lo:.1f}/core)" for e, c, lo in runs))
-    best = min(runs)
-    assert best[0] < 2.0 * max(1.0, best[2]), runs
+def test_brokers_serve_answers_once_it_says_it_is_ready(tmp_path, database) -> None:
+    """``brokers serve`` from the venv, on a new database: the first request after its "ready" line succeeds."""
+    serve_and_check(tmp_path, database)
 
 
 def test_importing_brokers_does_not_import_the_service_stack() -> None:
@@ -128,3 +108,39 @@ def test_settings_from_the_command_line_and_environment(monkeypatch) -> None:
     assert settings.public_reads is True
     assert settings.url == "postgresql+psycopg://u:pw@h/db"
     assert "pw" not in repr(settings) and "k1" not in repr(settings) and "'c'" not in repr(settings)
+
+
+def test_s3_reach_is_set_by_options_and_environment(monkeypatch, capsys) -> None:
+    from brokers.service.serve import build_parser, main, settings_from_args
+    from brokers.service.settings import Settings
+
+    defaults = settings_from_args(build_parser().parse_args([]))
+    assert (defaults.s3_endpoint_allow, defaults.s3_ambient_credentials) == ((), False)
+    assert not defaults.access_policy.endpoint_allowed("http://10.0.0.5:9000")
+    monkeypatch.setenv("BROKERS_S3_ENDPOINT_ALLOW", "https://*.s3.internal, http://10.0.0.5:9000")
+    settings = settings_from_args(build_parser().parse_args(
+        ["--s3-endpoint-allow", "http://127.0.0.1:*", "--s3-ambient-credentials"]))
+    assert settings.s3_endpoint_allow == ("http://127.0.0.1:*", "https://*.s3.internal", "http://10.0.0.5:9000")
+    assert settings.s3_ambient_credentials is True
+    policy = settings.access_policy
+    assert policy.ambient_credentials is True
+    assert [policy.endpoint_allowed(u) for u in ("http://127.0.0.1:9", "https://a.s3.internal", "http://10.0.0.5:9000",
+                                                 "http://10.0.0.5:9001", "http://169.254.169.254")] == [
+        True, True, True, False, False]
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--s3-endpoint-allow", "http://h/with/path"])
+    assert exited.value.code == 2
+    assert "endpoint pattern 'http://h/with/path' is not valid" in capsys.readouterr().err
+    monkeypatch.setenv("BROKERS_S3_ENDPOINT_ALLOW", "10.0.0.5:9000")
+    assert main(["--port", "1"]) == 2
+    assert "BROKERS_S3_ENDPOINT_ALLOW: endpoint pattern '10.0.0.5:9000' is not valid" in capsys.readouterr().err
+    monkeypatch.delenv("BROKERS_S3_ENDPOINT_ALLOW")
+    monkeypatch.setenv("BROKERS_NFS_SERVER_ALLOW", "filer.internal, 10.0.0.7")
+    settings = settings_from_args(build_parser().parse_args(["--nfs-server-allow", "*.nfs.internal"]))
+    assert settings.nfs_server_allow == ("*.nfs.internal", "filer.internal", "10.0.0.7")
+    assert [settings.access_policy.nfs_server_allowed(h) for h in ("a.nfs.internal", "10.0.0.7", "10.0.0.8")] == [
+        True, True, False]
+    assert Settings().access_policy.nfs_server_allowed("filer.internal") is False  # the default: none
+    monkeypatch.setenv("BROKERS_NFS_SERVER_ALLOW", "nfs://filer")
+    assert main(["--port", "1"]) == 2
+    assert "BROKERS_NFS_SERVER_ALLOW: NFS server pattern 'nfs://filer' is not valid" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def test_a_slow_store_neither_blocks_requests_nor_other_workspaces(start_service
     release = threading.Event()
     calls: list[str] = []
     monkeypatch.setattr("brokers.service.usage.get_broker",
-                        lambda cfg: SlowBroker(release, calls, cfg["broker"]["host_path"]))
+                        lambda cfg, policy: SlowBroker(release, calls, cfg["broker"]["host_path"]))
     service = start_service(usage_timeout=0.3, usage_workers=1)
     try:
         slow = service.client.post("/v6/workspaces/", json={

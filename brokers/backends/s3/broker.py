@@ -4,8 +4,9 @@ Built on boto3 (one thread-safe client per broker and process, bounded retries a
 :attr:`~brokers.broker.Broker.fs`. Reads fetch exactly the requested range; writes are atomic (one PUT, or a
 multipart upload that is completed or aborted, never left half-done); moves are server-side copies verified
 before the source is deleted. When ``host_path`` is set and the bucket is mounted there (s3fs-fuse,
-rclone...), ranged reads, :meth:`local_path` and ``download(partial=True)`` use the mount and make no S3
-request.
+rclone...), ranged reads, :meth:`local_path` and ``download(partial=True)`` use the file in the mount, after
+one HEAD shows it is the object's current version (size and modification time), and never through a
+symbolic link; otherwise they read through S3.
 
 Where the pieces live: :mod:`~brokers.backends.s3.client` (client, retries, credential registry),
 :mod:`~brokers.backends.s3.errors` (the one error table), :mod:`~brokers.backends.s3.transfer` (uploads, copies,
@@ -19,9 +20,12 @@ elsewhere uses the standard AWS credential chain).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -30,15 +34,24 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 
 from botocore.exceptions import ClientError
 
-from ...config import Credentials, S3Config, WorkspaceConfiguration
+from ...config import AccessPolicy, Credentials, S3Config, WorkspaceConfiguration
+from ...config.endpoints import client_endpoint
 from ...core.broker import Broker
 from ...core.local import pread_range
 from ...core.mounts import is_mount_point
-from ...core.streams import Writer
+from ...core.streams import Progress, Writer
 from ...core.tally import Tally
 from ...core.volumes import Volume
-from ...errors import AccessDenied, BrokerError, IntegrityError, MissingDependency, StorageUnavailable
-from ...paths import normalize
+from ...errors import (
+    AccessDenied,
+    BrokerError,
+    FileNotFound,
+    IntegrityError,
+    MissingDependency,
+    PathOutsideWorkspace,
+    StorageUnavailable,
+)
+from ...paths import normalize, open_beneath
 from ...types import Capabilities, FileInfo, Usage
 from .client import (
     ClientHolder,
@@ -51,12 +64,14 @@ from .client import (
 from .errors import error_code, s3_errors, translate
 from .reader import BodyBroke, S3RawReader, download_verified, retry_bodies
 from .transfer import (
+    ETagHasher,
     ObjectRef,
     S3Writer,
     TransferSettings,
     copy_object,
     delete_keys,
-    etag_matches,
+    holds_bytes,
+    md5_etag,
     upload_file,
 )
 
@@ -94,7 +109,7 @@ class S3Broker(Broker):
     """Objects in flight in ``upload_many``/``download_many`` (the client's connection pool holds 16)."""
 
     def __init__(self, config: WorkspaceConfiguration, *, transfer: TransferSettings | None = None,
-                 retry_attempts: int = 5) -> None:
+                 retry_attempts: int = 5, policy: AccessPolicy | None = None) -> None:
         """Build the broker (no request is made until it is used).
 
         Args:
@@ -102,17 +117,31 @@ class S3Broker(Broker):
             transfer: Part sizes and concurrency; the defaults suit most stores.
             retry_attempts: Attempts per request (first try included) before a transient failure becomes
                 :class:`~brokers.errors.StorageUnavailable`.
+            policy: What the broker may reach: allowed endpoints, and whether a configuration without keys is
+                signed with this process's own credentials (else its requests go unsigned). None: anything.
+
+        Raises:
+            AccessDenied: ``policy`` does not allow the configuration's ``endpoint_url``.
         """
         if not isinstance(config.broker, S3Config):
             raise BrokerError(f"S3Broker needs an s3 configuration, not {config.broker_type!r}")
         credentials = config.broker.credentials
         token = remember_credentials(credentials) if credentials is not None else None
-        self._setup(config, credentials, token, transfer or TransferSettings(), retry_attempts)
+        self._setup(config, credentials, token, transfer or TransferSettings(), retry_attempts, policy)
+
+    @classmethod
+    def with_policy(cls, config: WorkspaceConfiguration, policy: AccessPolicy) -> S3Broker:
+        """Build the broker under ``policy`` (see :meth:`__init__`)."""
+        return cls(config, policy=policy)
 
     def _setup(self, config: WorkspaceConfiguration, credentials: Credentials | None, token: str | None,
-               transfer: TransferSettings, retry_attempts: int) -> None:
+               transfer: TransferSettings, retry_attempts: int, policy: AccessPolicy | None = None) -> None:
         super().__init__(config)
         s3 = cast(S3Config, config.broker)
+        if policy is not None and not policy.endpoint_allowed(s3.endpoint_url):
+            raise AccessDenied(f"s3://{s3.bucket_name}: the endpoint {safe_endpoint(s3.endpoint_url)} is "
+                               "not allowed by this deployment")
+        self._policy = policy
         self.s3_config = s3
         self.transfer = transfer
         self._credentials = credentials  # keeps the registry entry alive as long as this broker
@@ -123,7 +152,8 @@ class S3Broker(Broker):
         self.retry_attempts = retry_attempts
         self._settings = client_config(pool=max(16, transfer.max_concurrency * 2), attempts=retry_attempts,
                                        path_style=bool(s3.endpoint_url))
-        self._holder = ClientHolder(s3, credentials, self._settings)
+        self._holder = ClientHolder(s3, credentials, self._settings,
+                                    ambient=policy is None or policy.ambient_credentials)
         self._mount_seen: bool | None = None
 
     # ------------------------------------------------------------------ identity, pickling, validation
@@ -132,49 +162,74 @@ class S3Broker(Broker):
         return f"s3://{self._bucket}/{self._prefix.rstrip('/')}".rstrip("/")
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without secrets: the credentials are dropped; an opaque token stands for them."""
-        config = replace(self.config, broker=replace(self.s3_config, credentials=None))
+        """Pickle without secrets: credentials and endpoint user info are dropped; an opaque token stands for keys."""
+        s3 = self.s3_config
+        bare = replace(s3, credentials=None, endpoint_url=safe_endpoint(s3.endpoint_url))
+        config = replace(self.config, broker=bare)
         return {"config": config, "token": self._token, "transfer": self.transfer,
                 "retry_attempts": self.retry_attempts, "list_page_size": self.list_page_size,
-                "delete_batch_size": self.delete_batch_size}
+                "delete_batch_size": self.delete_batch_size, "policy": self._policy}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from a pickle; credentials come from this process's registry, else from the AWS chain."""
         config: WorkspaceConfiguration = state["config"]
         token: str | None = state["token"]
+        policy: AccessPolicy | None = state.get("policy")
         credentials = recall_credentials(token)
         if credentials is not None:
             config = replace(config, broker=replace(cast(S3Config, config.broker), credentials=credentials))
         elif token is not None:
             bucket = cast(S3Config, config.broker).bucket_name
             log.warning("the credentials of s3://%s do not travel with a pickle and are not known in this "
-                        "process; using the standard AWS credential chain", bucket)
+                        "process; %s", bucket, "using the standard AWS credential chain"
+                        if policy is None or policy.ambient_credentials else "its requests go unsigned")
             token = None
-        self._setup(config, credentials, token, state["transfer"], state["retry_attempts"])
+        self._setup(config, credentials, token, state["transfer"], state["retry_attempts"], policy)
         self.list_page_size = state["list_page_size"]
         self.delete_batch_size = state["delete_batch_size"]
 
     @classmethod
-    def validation_warnings(cls, config: WorkspaceConfiguration) -> list[dict[str, str]]:
-        """Return a ``bucket_access`` warning when HeadBucket fails (short timeouts, at most one retry)."""
+    def validation_warnings(cls, config: WorkspaceConfiguration,
+                            policy: AccessPolicy | None = None) -> list[dict[str, str]]:
+        """Return a ``bucket_access`` warning when HeadBucket fails (short timeouts, at most one retry).
+
+        Under a restricting ``policy`` (a service checking its users' configurations) an endpoint it does not
+        allow is never contacted, a configuration without keys is checked anonymously, and every way of not
+        getting an S3 answer (refused, timed out, unknown host, not S3) reads the same, so the warning tells
+        nothing about what listens where.
+        """
         s3 = config.broker
         if not isinstance(s3, S3Config):
             return []
+        where = f" at {safe_endpoint(s3.endpoint_url)}" if s3.endpoint_url else ""
+        policy = policy or AccessPolicy()
+        if not policy.endpoint_allowed(s3.endpoint_url):
+            return [{"name": "bucket_access", "path": "/broker/endpoint_url",
+                     "description": f"bucket {s3.bucket_name!r}{where} was not checked: the endpoint is not "
+                                    "allowed by this deployment"}]
         settings = client_config(connect_timeout=1.5, read_timeout=3.0, attempts=2, pool=1,
                                  path_style=bool(s3.endpoint_url))
-        where = f" at {safe_endpoint(s3.endpoint_url)}" if s3.endpoint_url else ""
+        anonymous = s3.credentials is None and not policy.ambient_credentials
         try:
-            client = build_client(s3, s3.credentials, settings)
+            client = build_client(s3, s3.credentials, settings, ambient=policy.ambient_credentials)
         except Exception as exc:  # a broken setting is reported, not raised
-            reason = type(exc).__name__
+            reason = str(exc) if isinstance(exc, BrokerError) else type(exc).__name__
         else:
             try:
                 client.head_bucket(Bucket=s3.bucket_name)
                 return []
             except Exception as exc:  # validation never raises
-                reason = _access_problem(exc, s3.bucket_name)
+                s3_answer = isinstance(exc, ClientError) and (
+                    error_code(exc) in ("404", "NoSuchBucket", "NotFound")
+                    or isinstance(translate(exc, bucket=s3.bucket_name), AccessDenied))
+                reason = (_access_problem(exc, s3.bucket_name) if s3_answer or not policy.restricted else
+                          "no S3 answer from the endpoint (refused, timed out, unknown host or not S3: this "
+                          "deployment does not say which)")
             finally:
                 client.close()
+        if anonymous:
+            reason += ("; checked without credentials: the configuration has none, and this deployment does not "
+                       "lend its own")
         return [{"name": "bucket_access", "path": "/broker/bucket_name",
                  "description": f"bucket {s3.bucket_name!r}{where} cannot be reached: {reason}"}]
 
@@ -194,7 +249,7 @@ class S3Broker(Broker):
         return s3_errors(bucket=self._bucket, path=path, action=action)
 
     def _mount_root(self) -> str | None:
-        """Return ``host_path`` if the bucket is mounted there; log once when it is set but not mounted."""
+        """Return ``host_path`` (resolved) if the bucket is mounted there; log once when it is not mounted."""
         host_path = self.s3_config.host_path
         if not host_path:
             return None
@@ -204,11 +259,59 @@ class S3Broker(Broker):
             if not mounted:
                 log.warning("host_path %s of %s is not mounted; reading through S3 instead", host_path,
                             self.describe())
-        return host_path if mounted else None
+        return os.path.realpath(host_path) if mounted else None
 
-    def _mounted_path(self, rel: str) -> str | None:
+    def _open_in_mount(self, rel: str) -> tuple[int, str] | None:
+        """Open ``rel`` in place through the mount if the file there is this very object; else None.
+
+        The path is walked with directory descriptors and no symbolic link is followed: a key is never a
+        link, so a link in the FUSE view leads to another file, perhaps outside the mount. The file must then
+        agree with the object (one HEAD): the same size, and a modification time within a second of its
+        ``LastModified`` or ``x-amz-meta-mtime`` (s3fs-fuse reports whole seconds). A file that disagrees is
+        a version the mount still caches: the caller reads through S3.
+
+        Returns:
+            ``(fd, path)`` of the open file (the caller closes ``fd``), or None.
+
+        Raises:
+            FileNotFound: S3 has no such object (whatever the mount still shows).
+        """
         root = self._mount_root()
-        return os.path.join(root, self._prefix, rel) if root else None
+        if root is None:
+            return None
+        inner = self._prefix + rel
+        try:
+            dir_fd, name = open_beneath(root, inner, follow_links=False)
+            try:
+                if not name:
+                    return None  # a directory
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+        except (PathOutsideWorkspace, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+                log.debug("%s is not in the mount; asking S3", rel)
+            elif isinstance(exc, PathOutsideWorkspace) or exc.errno == errno.ELOOP:
+                log.warning("%s is a symbolic link in the mount at %s (or has one on its way), which is never "
+                            "followed; reading through S3 instead", rel, root)
+            else:  # a broken mount (EIO, ENOTCONN): the store still answers
+                log.warning("reading %s through the mount at %s failed (%s); reading through S3 instead", rel,
+                            root, exc.strerror or type(exc).__name__)
+            return None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                with self._errors(rel, "read"):
+                    head = self.client.head_object(Bucket=self._bucket, Key=self._key(rel))
+                if _same_version(st, head):
+                    return fd, os.path.join(root, inner)
+                log.debug("%s: the mount at %s shows another version (%d bytes) than S3 (%s bytes); reading "
+                          "through S3", rel, root, st.st_size, head.get("ContentLength"))
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        return None
 
     def _file_info(self, rel: str, size: int, modified: datetime | None, etag: str | None) -> FileInfo:
         return FileInfo(path=rel, size=size, modified=modified.astimezone(timezone.utc) if modified else None,
@@ -235,15 +338,15 @@ class S3Broker(Broker):
                     yield self._file_info(rel, int(item["Size"]), item.get("LastModified"), item.get("ETag"))
 
     def _read(self, rel: str, start: int, end: int | None) -> bytes:
-        local = self._mounted_path(rel)
-        if local is not None:
+        opened = self._open_in_mount(rel)
+        if opened is not None:
             try:
-                return _pread_file(local, start, end)
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                log.debug("%s not found through the mount; asking S3", rel)
-            except OSError as exc:  # a broken mount (EIO, ENOTCONN): the store still answers
+                return pread_range(opened[0], start, end)
+            except OSError as exc:  # the mount broke mid-read (EIO, ENOTCONN): the store still answers
                 log.warning("reading %s through the mount at %s failed (%s); reading through S3 instead", rel,
                             self.s3_config.host_path, exc.strerror or type(exc).__name__)
+            finally:
+                os.close(opened[0])
         kwargs: dict[str, Any] = {}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
@@ -332,14 +435,17 @@ class S3Broker(Broker):
         copy_object(self._ref(src), self._ref(dst), self.transfer, dict(head))
         with self._errors(dst, "move"):
             copied = client.head_object(Bucket=self._bucket, Key=self._key(dst))
-        size, etag = int(head["ContentLength"]), head.get("ETag", "").strip('"')
+        size = int(head["ContentLength"])
         if int(copied["ContentLength"]) != size:
             raise IntegrityError(f"move {src} -> {dst}: the copy has {copied['ContentLength']} bytes, the "
                                  f"source {size}; source kept")
-        single_copy = size <= self.transfer.copy_threshold and "-" not in etag
-        if single_copy and not etag_matches(copied.get("ETag"), etag):
-            raise IntegrityError(f"move {src} -> {dst}: the copy's ETag {copied.get('ETag')} differs from "
-                                 f"the source's {etag}; source kept")
+        # A single CopyObject keeps a plain object's MD5 ETag; SSE-KMS/SSE-C ETags are no digest (md5_etag None)
+        etag, copied_etag = md5_etag(head), md5_etag(copied)
+        if (etag is not None and copied_etag is not None and "-" not in etag and copied_etag != etag
+                and size <= self.transfer.copy_threshold
+                and not holds_bytes(self._ref(dst), copied["ETag"], ETagHasher(), etag)):
+            raise IntegrityError(f"move {src} -> {dst}: the copy does not hold the source's bytes (its ETag "
+                                 f"{copied['ETag']}, the source's {etag}); source kept")
         with self._errors(src, "move"):
             client.delete_object(Bucket=self._bucket, Key=self._key(src))
 
@@ -356,18 +462,50 @@ class S3Broker(Broker):
 
         return delete_keys(client, self._bucket, list(keys()), self.delete_batch_size)
 
-    def _upload(self, local: str, rel: str) -> None:
-        upload_file(self._ref(rel), self.transfer, local)
+    def _upload(self, local: str, rel: str, progress: Progress | None = None) -> None:
+        upload_file(self._ref(rel), self.transfer, local, progress)
 
-    def _download_to(self, rel: str, out: IO[bytes]) -> None:
-        download_verified(self._ref(rel), out)
+    def _download_to(self, rel: str, out: IO[bytes], progress: Progress | None = None) -> None:
+        download_verified(self._ref(rel), out, progress)
 
     def _local_path(self, rel: str) -> str | None:
-        local = self._mounted_path(rel)
-        return local if local is not None and os.path.isfile(local) else None
+        """The file in the mount, if it is this very object (see :meth:`_open_in_mount`), else None."""
+        try:
+            opened = self._open_in_mount(rel)
+        except FileNotFound:  # the mount still shows an object deleted from S3
+            return None
+        if opened is None:
+            return None
+        os.close(opened[0])
+        return opened[1]
+
+    def cleanup(self, older_than: float = 3600.0, *, bucket_wide: bool = False) -> int:
+        """Abort incomplete multipart uploads under the prefix idle for at least ``older_than`` seconds.
+
+        An upload's age is that of its last part (ListParts ``LastModified``; ``Initiated`` only while it has
+        no part), so a long upload still sending parts is never aborted, whoever runs it. The listing stays
+        inside the prefix (``ws/``, never ``ws2/``).
+
+        Args:
+            older_than: Idle time, in seconds, after which an upload counts as abandoned.
+            bucket_wide: A workspace without prefix is the whole bucket, where other tools upload too: its
+                uploads are aborted only when this is True. Otherwise nothing is aborted, 0 is returned and a
+                warning is logged (logger ``brokers.s3``).
+
+        Returns:
+            How many uploads were aborted.
+        """
+        return self._abort_idle_uploads(older_than, bucket_wide)
 
     def _cleanup(self, older_than: float) -> int:
-        """Abort incomplete multipart uploads under the prefix started at least ``older_than`` seconds ago."""
+        return self._abort_idle_uploads(older_than, bucket_wide=False)
+
+    def _abort_idle_uploads(self, older_than: float, bucket_wide: bool) -> int:
+        if not self._prefix and not bucket_wide:
+            log.warning("cleanup of %s: the workspace has no prefix, so its incomplete multipart uploads are "
+                        "those of the whole bucket (other tools' too); none aborted. Call "
+                        "cleanup(older_than, bucket_wide=True) to abort idle ones bucket-wide", self.describe())
+            return 0
         client = self.client
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
         removed = 0
@@ -375,8 +513,7 @@ class S3Broker(Broker):
             for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=self._bucket,
                                                                                 Prefix=self._prefix):
                 for upload in page.get("Uploads", []):
-                    initiated = upload.get("Initiated")
-                    if initiated is not None and initiated > cutoff:
+                    if not upload["Key"].startswith(self._prefix) or not self._idle_since(upload, cutoff):
                         continue
                     try:
                         client.abort_multipart_upload(Bucket=self._bucket, Key=upload["Key"],
@@ -387,6 +524,26 @@ class S3Broker(Broker):
                         continue
                     removed += 1
         return removed
+
+    def _idle_since(self, upload: Any, cutoff: datetime) -> bool:
+        """True if the upload's last activity (its newest part, else its start) is at or before ``cutoff``."""
+        dated_parts = False
+        try:
+            for page in self.client.get_paginator("list_parts").paginate(
+                    Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]):
+                for part in page.get("Parts", []):
+                    modified = part.get("LastModified")
+                    if modified is None:
+                        continue
+                    if modified > cutoff:
+                        return False  # a part went up recently: the upload is alive
+                    dated_parts = True
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchUpload", "404"):
+                return False  # completed or aborted meanwhile
+            raise
+        initiated = upload.get("Initiated")
+        return dated_parts or initiated is None or initiated <= cutoff
 
     def _volume(self) -> Volume | None:
         host_path = self.s3_config.host_path
@@ -401,7 +558,7 @@ class S3Broker(Broker):
         except ImportError as exc:  # pragma: no cover - s3fs is a core dependency
             raise MissingDependency("broker.fs of an s3 workspace needs s3fs (pip install s3fs)") from exc
         s3 = self.s3_config
-        options: dict[str, Any] = {"endpoint_url": s3.endpoint_url,
+        options: dict[str, Any] = {"endpoint_url": client_endpoint(s3.endpoint_url),
                                    "client_kwargs": {"region_name": s3.region_name} if s3.region_name else {},
                                    "config_kwargs": {"connect_timeout": 10, "read_timeout": 60,
                                                      "retries": {"mode": "standard",
@@ -409,6 +566,8 @@ class S3Broker(Broker):
         if self._credentials is not None:
             options["key"] = self._credentials.access_key_id
             options["secret"] = self._credentials.secret_access_key
+        elif self._policy is not None and not self._policy.ambient_credentials:
+            options["anon"] = True  # as the boto3 client: unsigned, the credential chain never consulted
         return workspace_filesystem(self, options, f"{self._bucket}/{self._prefix}".rstrip("/"))
 
 
@@ -439,10 +598,12 @@ def _is_workspace_path(rel: str) -> bool:
         return False
 
 
-def _pread_file(local: str, start: int, end: int | None) -> bytes:
-    fd = os.open(local, os.O_RDONLY)
-    try:
-        return pread_range(fd, start, end)
-    finally:
-        os.close(fd)
+def _same_version(st: os.stat_result, head: Any) -> bool:
+    """True if a file in the mount has the object's size and modification time (to the second)."""
+    if st.st_size != int(head["ContentLength"]):
+        return False
+    stamps = [head["LastModified"].timestamp()] if head.get("LastModified") else []
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        stamps.append(float(head["Metadata"]["mtime"]))  # set by s3fs-fuse, rclone...: what the mount shows
+    return any(abs(st.st_mtime - stamp) < 1.0 for stamp in stamps)
 

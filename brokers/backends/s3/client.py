@@ -10,6 +10,11 @@ in a child forked after the broker was built, which inherits the registry) finds
 else the token is unknown and the broker falls back to the standard AWS credential chain (environment,
 profile, instance role), logging that it does so. The registry holds weak references: keys live as long as a
 broker using them does.
+
+A client built with ``ambient=False`` (an :class:`~brokers.config.AccessPolicy` without ambient credentials)
+and no configured keys is anonymous: botocore's ``UNSIGNED`` signature, under which it never consults the
+credential chain. The endpoint a client is given is :func:`~brokers.config.endpoints.client_endpoint`'s: the
+checked scheme, host, port and path, never user info.
 """
 
 from __future__ import annotations
@@ -20,15 +25,18 @@ import logging
 import os
 import re
 import secrets
+import socket
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
+from botocore import UNSIGNED
 from botocore.config import Config
 
 from ...config import MASK, Credentials, S3Config
+from ...config.endpoints import client_endpoint, safe_endpoint
+from ...errors import BrokerError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -39,6 +47,7 @@ __all__ = [
     "RedactKeys",
     "build_client",
     "client_config",
+    "final_connection_failure",
     "install_log_redaction",
     "recall_credentials",
     "remember_credentials",
@@ -70,24 +79,15 @@ def recall_credentials(token: str | None) -> Credentials | None:
         return _REGISTRY.get(token)
 
 
-def safe_endpoint(url: str | None) -> str | None:
-    """Return an endpoint URL without any ``user:password@`` part, for messages."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
 def client_config(*, connect_timeout: float = 10.0, read_timeout: float = 60.0, attempts: int = 5,
                   pool: int = 16, path_style: bool = False) -> Config:
     """Return the botocore settings of a broker client.
 
     Retries use botocore's ``standard`` mode (exponential backoff with jitter on 5xx, throttling, connection
-    errors and timeouts) with a bounded number of attempts. Checksums are computed only where an operation
-    requires them, so stores that reject the newer ``x-amz-checksum-*`` headers keep working; the broker sends
-    ``Content-MD5`` itself (see :mod:`brokers._s3_transfer`).
+    errors and timeouts) with a bounded number of attempts; a refused connection or an unknown host is not
+    retried (:func:`final_connection_failure`, hooked in by :func:`build_client`). Checksums are computed only
+    where an operation requires them, so stores that reject the newer ``x-amz-checksum-*`` headers keep
+    working; the broker sends ``Content-MD5`` itself (see :mod:`brokers._s3_transfer`).
 
     Args:
         connect_timeout: Seconds to wait for a connection.
@@ -110,16 +110,56 @@ def client_config(*, connect_timeout: float = 10.0, read_timeout: float = 60.0, 
     )
 
 
-def build_client(config: S3Config, credentials: Credentials | None, settings: Config) -> S3Client:
-    """Return a new boto3 S3 client for a bucket configuration (its own session: no global state)."""
+def build_client(config: S3Config, credentials: Credentials | None, settings: Config, *,
+                 ambient: bool = True) -> S3Client:
+    """Return a new boto3 S3 client for a bucket configuration (its own session: no global state).
+
+    Args:
+        config: The bucket's configuration (region, endpoint).
+        credentials: The configured keys; None: the AWS credential chain, or anonymous with ``ambient=False``.
+        settings: botocore settings (:func:`client_config`).
+        ambient: Let botocore find this process's own credentials when none are configured.
+
+    Raises:
+        BrokerError: ``endpoint_url`` is not a usable http(s) URL (named without its user info).
+    """
     kwargs: dict[str, Any] = {}
     if credentials is not None:
         kwargs = {"aws_access_key_id": credentials.access_key_id,
                   "aws_secret_access_key": credentials.secret_access_key}
+    elif not ambient:
+        settings = settings.merge(Config(signature_version=UNSIGNED))
+    try:
+        endpoint = client_endpoint(config.endpoint_url)
+    except ValueError as exc:
+        raise BrokerError(f"broker.endpoint_url of s3://{config.bucket_name} is not usable: {exc}") from None
     session = boto3.session.Session(region_name=config.region_name, **kwargs)
-    client: S3Client = session.client("s3", endpoint_url=config.endpoint_url, config=settings)
+    client: S3Client = session.client("s3", endpoint_url=endpoint, config=settings)
     client.meta.events.register("before-sign.s3.DeleteObjects", _content_md5_instead_of_crc)
+    # the stubs type handlers as returning None; botocore reads a needs-retry handler's answer
+    client.meta.events.register_first("needs-retry.s3", _no_retry_when_nothing_listens)  # type: ignore[arg-type]
     return client
+
+
+def final_connection_failure(exc: BaseException | None) -> str | None:
+    """Say why a connection can never succeed (``"connection refused"``, ``"unknown host"``), else None.
+
+    A refused connection or a host name that does not exist is not worth retrying with backoff; a timeout, a
+    reset or a 5xx from a live server is.
+    """
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_NONAME:
+            return "unknown host"
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _no_retry_when_nothing_listens(caught_exception: BaseException | None = None, **_: Any) -> bool | None:
+    """``needs-retry`` hook, run before botocore's retry handler: ``False`` (do not retry) when nothing listens."""
+    return False if final_connection_failure(caught_exception) else None
 
 
 def _content_md5_instead_of_crc(request: Any, **_: Any) -> None:
@@ -187,10 +227,12 @@ install_log_redaction()
 class ClientHolder:
     """Builds a broker's boto3 client lazily, once per process, and hands it to every thread."""
 
-    def __init__(self, config: S3Config, credentials: Credentials | None, settings: Config) -> None:
+    def __init__(self, config: S3Config, credentials: Credentials | None, settings: Config, *,
+                 ambient: bool = True) -> None:
         self._config = config
         self._credentials = credentials
         self._settings = settings
+        self._ambient = ambient
         self._lock = threading.Lock()
         self._client: S3Client | None = None
         self._pid = os.getpid()
@@ -212,6 +254,7 @@ class ClientHolder:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = build_client(self._config, self._credentials, self._settings)
+                    self._client = build_client(self._config, self._credentials, self._settings,
+                                                ambient=self._ambient)
                 client = self._client
         return client

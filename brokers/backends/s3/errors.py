@@ -2,24 +2,28 @@
 
 Every S3 call of :class:`~brokers.backends.s3.S3Broker` runs inside :func:`s3_errors`, so no botocore exception escapes
 as anything but a :class:`~brokers.errors.BrokerError` (always chained with ``raise ... from exc``). Messages
-name the bucket and the workspace path, never a key or a secret. Transient failures (5xx, throttling,
-connection resets, timeouts) have already been retried with backoff by botocore's retry handler (see
-:mod:`brokers.backends.s3.client`); what reaches this table has exhausted its attempts and becomes
-:class:`~brokers.errors.StorageUnavailable`.
+name the bucket and the workspace path, and for a connection that failed the endpoint (without user info),
+never a key or a secret. Transient failures (5xx, throttling, connection resets, timeouts) have already been
+retried with backoff by botocore's retry handler (see :mod:`brokers.backends.s3.client`); what reaches this
+table has exhausted its attempts and becomes :class:`~brokers.errors.StorageUnavailable`. A refused connection
+or an unknown host is not retried at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectTimeoutError,
     HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
+    ReadTimeoutError,
     ResponseStreamingError,
 )
 from botocore.exceptions import (
@@ -27,6 +31,7 @@ from botocore.exceptions import (
 )
 
 from ...errors import AccessDenied, BrokerError, FileNotFound, IntegrityError, StorageUnavailable
+from .client import final_connection_failure, safe_endpoint
 
 __all__ = ["ERROR_TABLE", "error_code", "s3_errors", "translate"]
 
@@ -126,11 +131,28 @@ def translate(exc: BaseException, *, bucket: str, path: str | None = None,
                             "credential chain found none)")
     if isinstance(exc, (BotoConnectionError, HTTPClientError, IncompleteReadError, ResponseStreamingError,
                         ConnectionError, TimeoutError)):
-        return StorageUnavailable(f"{action} failed on {where}: the store could not be reached after retries "
-                                  f"({type(exc).__name__})")
+        endpoint = _endpoint_of(exc) or "the store"
+        final = final_connection_failure(exc)
+        if final:  # not retried: nothing listens there
+            return StorageUnavailable(f"{action} failed on {where}: {endpoint} cannot be reached: {final} "
+                                      "(check endpoint_url)")
+        if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, TimeoutError)):
+            return StorageUnavailable(f"{action} failed on {where}: {endpoint} did not answer in time, after "
+                                      f"retries ({type(exc).__name__})")
+        return StorageUnavailable(f"{action} failed on {where}: the connection to {endpoint} kept failing, "
+                                  f"after retries ({type(exc).__name__})")
     if isinstance(exc, BotoCoreError):
         return BrokerError(f"{action} failed on {where}: {type(exc).__name__}")
     return BrokerError(f"{action} failed on {where}: {type(exc).__name__}")
+
+
+def _endpoint_of(exc: BaseException) -> str | None:
+    """Return ``scheme://host:port`` of the URL a botocore connection error names (never user info), or None."""
+    url = getattr(exc, "kwargs", {}).get("endpoint_url")
+    if not isinstance(url, str) or not url:
+        return None
+    parts = urlsplit(safe_endpoint(url) or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def _is_stream_error(exc: BaseException) -> bool:

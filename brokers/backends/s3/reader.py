@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 from ...core.retry import RetryPolicy
-from ...core.streams import PositionalReader
+from ...core.streams import PositionalReader, Progress
 from ...errors import IntegrityError, StorageUnavailable
 from .errors import s3_errors
-from .transfer import ETagHasher, ObjectRef, etag_matches
+from .transfer import ETagHasher, ObjectRef, md5_etag
 
 __all__ = ["BODY_RETRY", "BodyBroke", "S3RawReader", "download_verified", "retry_bodies"]
 
@@ -113,7 +113,7 @@ class S3RawReader(PositionalReader):
         super().close()
 
 
-def download_verified(ref: ObjectRef, out: IO[bytes]) -> int:
+def download_verified(ref: ObjectRef, out: IO[bytes], progress: Progress | None = None) -> int:
     """Stream an object into ``out``, computing its ETag on the way and comparing it at the end.
 
     The first GET's answer carries the ETag and length of the very version it streams, so no HEAD is made (a
@@ -123,7 +123,8 @@ def download_verified(ref: ObjectRef, out: IO[bytes]) -> int:
 
     Multipart ETags are recomputed with the part size the store reports for part 1 (``HeadObject
     PartNumber=1``), which holds when parts are of one size (as this library and the common tools write them);
-    when the store's answer shows otherwise, only the size is checked.
+    when the store's answer shows otherwise, or the ETag is no MD5 (SSE-KMS, SSE-C), only the size is checked.
+    ``progress`` is told each chunk received.
 
     Returns:
         The number of bytes written.
@@ -139,11 +140,11 @@ def download_verified(ref: ObjectRef, out: IO[bytes]) -> int:
     sink: _Sink | None = None
     try:
         quoted = reply.get("ETag", "")
-        etag = quoted.strip('"')
+        etag = md5_etag(reply)  # None: an SSE-KMS/SSE-C object, whose ETag is no digest (size only)
         size = int(reply["ContentLength"])
-        hasher = _hasher_for(ref, etag, size)
+        hasher = _hasher_for(ref, etag, size) if etag is not None else None
         big = size > _PIPELINE_MIN
-        sink = _Sink(out, hasher, threaded=big)
+        sink = _Sink(out, hasher, threaded=big, progress=progress)
 
         def pump(attempt: int) -> None:
             nonlocal body
@@ -171,7 +172,7 @@ def download_verified(ref: ObjectRef, out: IO[bytes]) -> int:
     written = sink.written
     if written != size:
         raise IntegrityError(f"download of {ref.path}: received {written} bytes, the store has {size}")
-    if hasher is not None and not etag_matches(etag, hasher.hexdigest()):
+    if hasher is not None and hasher.hexdigest() != etag:
         raise IntegrityError(f"download of {ref.path}: the bytes received hash to {hasher.hexdigest()}, "
                              f"the store's ETag is {etag}")
     return written
@@ -180,8 +181,9 @@ def download_verified(ref: ObjectRef, out: IO[bytes]) -> int:
 class _Sink:
     """Writes received chunks to ``out`` and feeds the hasher, inline or on a helper thread (bounded queue)."""
 
-    def __init__(self, out: IO[bytes], hasher: ETagHasher | None, threaded: bool) -> None:
-        self._out, self._hasher = out, hasher
+    def __init__(self, out: IO[bytes], hasher: ETagHasher | None, threaded: bool,
+                 progress: Progress | None = None) -> None:
+        self._out, self._hasher, self._progress = out, hasher, progress
         self.written = 0
         self._error: BaseException | None = None
         self._queue: queue.Queue[bytes | None] | None = None
@@ -195,6 +197,8 @@ class _Sink:
         self._out.write(chunk)
         if self._hasher is not None:
             self._hasher.update(chunk)
+        if self._progress is not None:
+            self._progress(len(chunk))
 
     def _drain(self) -> None:
         assert self._queue is not None

@@ -1,10 +1,12 @@
 """S3 transfers: atomic writes (single PUT or concurrent multipart), server-side copies, batch deletes.
 
 Integrity: every PUT and every part carries ``Content-MD5``, so the store itself rejects damaged data
-(``BadDigest`` → :class:`~brokers.errors.IntegrityError`), and the ETag the store answers is compared with
-the MD5 computed here (the multipart ETag ``md5(part digests)-N`` as well). ``Content-MD5`` is understood by
-every S3-compatible store, unlike the newer ``x-amz-checksum-*`` headers which some reject; where an ETag is
-not an MD5 (SSE-KMS, SSE-C) only the store's own ``Content-MD5`` check applies.
+(``BadDigest`` → :class:`~brokers.errors.IntegrityError`, nothing replaced). ``Content-MD5`` is understood by
+every S3-compatible store, unlike the newer ``x-amz-checksum-*`` headers which some reject. The ETag answered is
+compared with the MD5 computed here (the multipart ETag ``md5(part digests)-N`` as well) only where it is one
+(:func:`md5_etag`: not SSE-KMS, not SSE-C); a part that disagrees fails the upload before anything is replaced,
+and a written object that disagrees is read back (:func:`holds_bytes`): an error is raised only if the
+object now in place really holds other bytes.
 
 A multipart upload that fails or is aborted is always ended with ``AbortMultipartUpload`` after its part
 uploads have stopped, so no orphaned parts are left behind.
@@ -19,15 +21,16 @@ import logging
 import math
 import os
 import re
+import stat
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ...core.streams import Writer
+from ...core.streams import Progress, Writer, committing, copy_stream
 from ...errors import BrokerError, IntegrityError
 from .errors import error_code, s3_errors
 
@@ -35,16 +38,18 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
 
-__all__ = ["ETagHasher", "ObjectRef", "S3Writer", "TransferSettings", "copy_object", "delete_keys",
-           "etag_matches", "upload_file"]
+__all__ = ["ETagHasher", "ObjectRef", "S3Writer", "TransferSettings", "copy_object", "delete_keys", "holds_bytes",
+           "md5_etag", "upload_file"]
 
 log = logging.getLogger("brokers.s3")
 
 MiB = 1024 * 1024
 MAX_PARTS = 10_000
 MIN_PART = 5 * MiB
+_READ_BACK_CHUNK = MiB
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
 _MULTI_ETAG = re.compile(r"^[0-9a-f]{32}-(\d+)$")
+_NOT_MD5_ENCRYPTION = frozenset({"aws:kms", "aws:kms:dsse"})
 
 
 @dataclass(frozen=True)
@@ -90,12 +95,17 @@ def _md5(data: bytes | bytearray | memoryview = b"") -> Any:
     return hashlib.md5(data, usedforsecurity=False)
 
 
-def etag_matches(etag: str | None, expected: str) -> bool:
-    """Compare a store's ETag with the expected MD5 form; an ETag that is no MD5 (SSE-KMS/C) is not judged."""
-    tag = (etag or "").strip('"').lower()
-    if not (_MD5_HEX.match(tag) or _MULTI_ETAG.match(tag)):
-        return True
-    return tag == expected
+def md5_etag(reply: Mapping[str, Any]) -> str | None:
+    """Return the ETag of a store's answer (unquoted, lower case) if it is an MD5 of the data, else None.
+
+    An ETag is ``md5`` (``md5(part md5s)-N`` after a multipart upload) only for objects not encrypted with
+    SSE-KMS or SSE-C: theirs have the same shape but are no digest of the data. The answer says which
+    (``ServerSideEncryption``, ``SSECustomerAlgorithm``); SSE-S3 (``AES256``) keeps MD5 ETags.
+    """
+    if reply.get("ServerSideEncryption") in _NOT_MD5_ENCRYPTION or reply.get("SSECustomerAlgorithm"):
+        return None
+    tag = str(reply.get("ETag") or "").strip('"').lower()
+    return tag if _MD5_HEX.match(tag) or _MULTI_ETAG.match(tag) else None
 
 
 class ETagHasher:
@@ -149,17 +159,46 @@ def put_single(ref: ObjectRef, data: bytes | bytearray | memoryview) -> None:
     with ref.errors("write"):
         reply = ref.client().put_object(Bucket=ref.bucket, Key=ref.key, Body=bytes(data),
                                         ContentMD5=_content_md5(digest))
-    if not etag_matches(reply.get("ETag"), digest.hex()):
-        raise IntegrityError(f"write of {ref.path}: the store's ETag {reply.get('ETag')} does not match the "
-                             f"MD5 of the data sent ({digest.hex()})")
+    etag = md5_etag(reply)
+    if etag is not None and etag != digest.hex() and not holds_bytes(ref, reply["ETag"], ETagHasher(), digest.hex()):
+        raise IntegrityError(f"write of {ref.path}: the object now in place does not hold the bytes sent (read "
+                             f"back, they do not hash to the data's MD5 {digest.hex()}; the store's ETag "
+                             f"{reply['ETag']})")
+
+
+def holds_bytes(ref: ObjectRef, etag: str, hasher: ETagHasher, expected: str) -> bool:
+    """Read back an object whose ETag disagrees with the data sent: False only if its bytes really differ.
+
+    The store accepted the data's ``Content-MD5``, and some stores answer MD5-shaped ETags that are no MD5: the
+    bytes of the version written (``If-Match`` ``etag``), hashed by ``hasher`` into ``expected``'s form, settle
+    it. A read-back that fails (or finds the object replaced meanwhile) proves nothing: logged, True.
+    """
+    try:
+        with ref.errors("verify"):
+            stream = ref.client().get_object(Bucket=ref.bucket, Key=ref.key, IfMatch=etag)["Body"]
+            try:
+                while chunk := stream.read(_READ_BACK_CHUNK):
+                    hasher.update(chunk)
+            finally:
+                stream.close()
+    except BrokerError as exc:
+        log.warning("%s: the store's ETag %s differs from the MD5 of the data sent, and reading it back failed "
+                    "(%s); kept, as the store had accepted the data's Content-MD5", ref.path, etag, exc)
+        return True
+    if hasher.hexdigest() != expected:
+        return False
+    log.debug("%s: the store's ETags are not MD5s (%s); the bytes read back match", ref.path, etag)
+    return True
 
 
 class MultipartUpload:
     """One multipart upload: parts go up concurrently (bounded), and it ends completed or aborted."""
 
-    def __init__(self, ref: ObjectRef, settings: TransferSettings, part_size: int) -> None:
+    def __init__(self, ref: ObjectRef, settings: TransferSettings, part_size: int,
+                 progress: Progress | None = None) -> None:
         self._ref = ref
         self._part_size = part_size
+        self._progress = progress
         with ref.errors("write"):
             self._upload_id = ref.client().create_multipart_upload(Bucket=ref.bucket, Key=ref.key)["UploadId"]
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="brokers-s3-part")
@@ -201,9 +240,12 @@ class MultipartUpload:
             reply = ref.client().upload_part(Bucket=ref.bucket, Key=ref.key, UploadId=self._upload_id,
                                              PartNumber=number, Body=body, ContentMD5=_content_md5(digest))
         etag = reply["ETag"]
-        if not etag_matches(etag, digest.hex()):
+        plain = md5_etag(reply)
+        if plain is not None and plain != digest.hex():  # the upload is then aborted: the object is untouched
             raise IntegrityError(f"write of {ref.path}: part {number} came back with ETag {etag}, not the "
                                  f"MD5 of the data sent ({digest.hex()})")
+        if self._progress is not None:
+            self._progress(len(body))
         return _Part(number, etag, digest)
 
     def complete(self) -> None:
@@ -230,10 +272,11 @@ class MultipartUpload:
         # Some S3-compatible stores (s3rver, some gateways) answer a completed multipart upload with an ETag
         # that is not of the form md5(part md5s)-N (e.g. the MD5 of the whole object). Only that form can be
         # checked here; every part was already checked by the store (Content-MD5) and by its part ETag.
-        got = (reply.get("ETag") or "").strip('"').lower()
-        if _MULTI_ETAG.match(got) and got != expected:
-            raise IntegrityError(f"write of {ref.path}: the completed object has ETag {reply.get('ETag')}, "
-                                 f"not {expected} computed from the parts sent")
+        got = md5_etag(reply)
+        if (got is not None and _MULTI_ETAG.match(got) and got != expected
+                and not holds_bytes(ref, reply["ETag"], ETagHasher(self._part_size), expected)):
+            raise IntegrityError(f"write of {ref.path}: the object now in place does not hold the parts sent "
+                                 f"(read back, they do not hash to {expected}; the store's ETag {reply['ETag']})")
 
     def abort(self) -> None:
         """Stop queued parts, wait for running ones, then abort the upload (its parts are deleted)."""
@@ -302,20 +345,30 @@ class S3Writer(Writer):
             self._upload.abort()
 
 
-def upload_file(ref: ObjectRef, settings: TransferSettings, local: str) -> None:
+def upload_file(ref: ObjectRef, settings: TransferSettings, local: str, progress: Progress | None = None) -> None:
     """Upload a local file: one PUT when small, else parts read concurrently by the workers (``os.pread``).
+
+    ``progress`` is told each part's size once the store has taken it.
 
     Raises:
         FileNotFoundError: The local file does not exist.
     """
     fd = os.open(local, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode) or size == 0:
+            # A pipe, a device or a /proc file: fstat's size means nothing; stream it to its end.
+            with open(fd, "rb", closefd=False) as source, committing(S3Writer(ref, settings)) as writer:
+                copy_stream(source, writer, progress)
+            return
         if size <= settings.multipart_threshold:
             put_single(ref, _pread_all(fd, 0, size))
+            if progress is not None:
+                progress(size)
             return
         part_size = max(settings.part_size, MIN_PART, math.ceil(size / MAX_PARTS / MiB) * MiB)
-        upload = MultipartUpload(ref, settings, part_size)
+        upload = MultipartUpload(ref, settings, part_size, progress)
         try:
             for offset in range(0, size, part_size):
                 upload.submit(functools.partial(_pread_all, fd, offset, min(part_size, size - offset)))

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, BinaryIO, TypeVar
 
-from ...errors import BrokerError, FileNotFound, IntegrityError
+from ...errors import BrokerError, FileNotFound, IntegrityError, WorkspaceNotFound
 from ...paths import open_beneath, resolve_local
 from ...types import FileInfo, Usage
 from ..errno_map import translate_os_error
-from ..streams import TEMP_PREFIX, committing
+from ..streams import TEMP_PREFIX, Progress, committing
 from .io import kernel_copy, pread_range
 from .usage import walk_tree
 from .writer import LocalWriter
@@ -42,12 +42,18 @@ def _file_info(rel: str, st: os.stat_result) -> FileInfo:
 class LocalFiles:
     """Broker primitives over a local directory (the workspace root).
 
+    Every operation on a root that does not exist (or is not a directory) raises
+    :class:`~brokers.errors.WorkspaceNotFound` naming it; the root is checked only when an operation meets a
+    missing path, and once before a walk (list, usage, cleanup, delete_all), so a missing folder never reads
+    as an empty workspace.
+
     Args:
         root: The workspace directory; it is resolved once (``realpath``) and every path is confined to it.
         workers: Threads used to walk large trees in parallel for :meth:`usage`.
     """
 
     def __init__(self, root: str, workers: int = 4) -> None:
+        self.folder = root
         self.root = os.path.realpath(root)
         self.workers = workers
 
@@ -55,13 +61,41 @@ class LocalFiles:
         """Return the confined local path of a normalised workspace path."""
         return resolve_local(self.root, rel)
 
+    def _missing_root(self) -> WorkspaceNotFound | None:
+        """The error for a workspace folder that is not there (or not a directory), else None."""
+        try:
+            st = os.stat(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return WorkspaceNotFound(self.folder)
+        except OSError:  # e.g. not allowed to look: the operation's own error says more
+            return None
+        return None if stat.S_ISDIR(st.st_mode) else WorkspaceNotFound(self.folder, "is not a directory")
+
+    def _require_root(self) -> None:
+        """Raise WorkspaceNotFound if the workspace folder is not there."""
+        missing = self._missing_root()
+        if missing is not None:
+            raise missing
+
     def _call(self, rel: str, fn: Callable[[], T]) -> T:
+        """Run ``fn``, translating OS errors; a missing file is first checked against a missing workspace folder."""
         try:
             return fn()
-        except BrokerError:  # FileNotFound is also an OSError: already translated
+        except FileNotFound as exc:  # also an OSError: already translated
+            missing = None if isinstance(exc, WorkspaceNotFound) else self._missing_root()
+            if missing is not None:
+                raise missing from exc
+            raise
+        except BrokerError:
             raise
         except OSError as exc:
-            raise translate_os_error(exc, rel) from exc
+            error = self._translate(exc, rel)
+            missing = self._missing_root() if isinstance(error, FileNotFound) else None
+            raise (missing or error) from exc
+
+    def _translate(self, exc: OSError, rel: str) -> BrokerError:
+        """The broker error for ``exc`` on ``rel``; messages name the workspace folder for its root."""
+        return translate_os_error(exc, rel, where=None if rel else self.folder)
 
     @contextlib.contextmanager
     def _at(self, rel: str, *, follow_last: bool = True, create_dirs: bool = False) -> Iterator[tuple[int, str]]:
@@ -108,8 +142,13 @@ class LocalFiles:
         self.path(prefix)  # the string check first: a link leading outside is PathOutsideWorkspace
         try:
             top_fd, name = open_beneath(self.root, prefix, follow_last=True)
-        except OSError:
-            return
+        except OSError as exc:
+            missing = self._missing_root()
+            if missing is not None:
+                raise missing from exc
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return  # no such directory: nothing under this prefix
+            raise self._translate(exc, prefix) from exc
         if name:  # a file, not a directory
             os.close(top_fd)
             return
@@ -181,32 +220,31 @@ class LocalFiles:
     def writer(self, rel: str) -> LocalWriter:
         """Start an atomic write (temporary file in the same directory)."""
         self.path(rel)  # the string check first: errors keep their meaning
-        return LocalWriter(self.root, rel)
+        return self._call(rel, lambda: LocalWriter(self.root, rel))
 
-    def upload(self, local: str, rel: str) -> None:
-        """Copy a local file in with the kernel's fast path, atomically."""
+    def upload(self, local: str, rel: str, progress: Progress | None = None) -> None:
+        """Copy a local file in to its end (a pipe or a ``/proc`` file too) with the kernel's fast path, atomically."""
         with open(local, "rb") as source:
-            size = os.fstat(source.fileno()).st_size
-            self._copy_in(source.fileno(), rel, size, rel)
+            self._copy_in(source.fileno(), rel, None, rel, progress)
 
-    def _copy_in(self, fd: int, rel: str, size: int, what: str) -> None:
-        """Copy all of ``fd`` into ``rel`` atomically with the kernel's fast path (IntegrityError if short)."""
+    def _copy_in(self, fd: int, rel: str, size: int | None, what: str, progress: Progress | None = None) -> None:
+        """Copy all of ``fd`` into ``rel`` atomically with the kernel's fast path (IntegrityError if not ``size``)."""
         try:
             with committing(self.writer(rel)) as writer:
-                copied = kernel_copy(fd, writer.fileno)
-                if copied != size:
+                copied = kernel_copy(fd, writer.fileno, progress)
+                if size is not None and copied != size:
                     raise IntegrityError(f"{what}: copied {copied} of {size} bytes")
         except BrokerError:  # already translated (by the writer); some are OSErrors too
             raise
         except OSError as exc:
             raise translate_os_error(exc, rel) from exc
 
-    def download_to(self, rel: str, out: IO[bytes]) -> None:
+    def download_to(self, rel: str, out: IO[bytes], progress: Progress | None = None) -> None:
         """Copy a workspace file into an open local file with the kernel's fast path."""
         def _copy() -> None:
             fd = self._open_file(rel)
             try:
-                kernel_copy(fd, out.fileno())
+                kernel_copy(fd, out.fileno(), progress)
             finally:
                 os.close(fd)
 
@@ -225,6 +263,7 @@ class LocalFiles:
 
         Walks with directory descriptors (``os.fwalk``): a directory swapped for a link meanwhile is not entered.
         """
+        self._require_root()
         count = 0
         for _dirpath, dirnames, filenames, dir_fd in os.fwalk(self.root, topdown=False):
             for name in filenames:
@@ -264,6 +303,7 @@ class LocalFiles:
 
     def cleanup(self, older_than: float) -> int:
         """Remove temporary files of crashed writes older than ``older_than`` seconds."""
+        self._require_root()
         limit = time.time() - older_than
         removed = 0
         for _dirpath, _dirs, filenames, dir_fd in os.fwalk(self.root):
@@ -279,6 +319,7 @@ class LocalFiles:
 
     def usage(self) -> Usage:
         """Walk the tree and count bytes (hard links once); capacity from statvfs."""
+        self._require_root()
         totals = walk_tree(self.root, self.workers)
         vfs = self._call("", lambda: os.statvfs(self.root))
         return Usage(used_size=totals.used, total_size=vfs.f_blocks * vfs.f_frsize,

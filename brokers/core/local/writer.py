@@ -1,14 +1,18 @@
-"""The atomic write of a local file: a temporary file beside the target, fsynced and renamed over it."""
+"""The atomic write of a local file: a temporary file beside the target, fsynced and renamed over it.
+
+The temporary file is created with mode ``0666`` and the kernel takes the umask (or the directory's default ACL)
+off it, as ``cp`` does (:func:`~brokers.core.local.io.create_temp`): the process's umask is never read or changed.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 
 from ...paths import open_beneath
 from ..errno_map import translate_os_error
-from ..streams import TEMP_PREFIX, Writer
+from ..streams import Writer
+from .io import create_temp
 
 __all__ = ["LocalWriter"]
 
@@ -25,9 +29,7 @@ class LocalWriter(Writer):
         self._dir_fd = -1
         try:
             self._dir_fd, self._name = open_beneath(root, rel, follow_last=False, create_dirs=True)
-            self._tmp = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=self._dir_fd)
+            fd, self._tmp = create_temp(self._dir_fd)
         except OSError as exc:
             self._close_dir()
             raise translate_os_error(exc, rel) from exc
@@ -63,7 +65,6 @@ class LocalWriter(Writer):
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            os.chmod(self._tmp, 0o666 & ~_umask(), dir_fd=self._dir_fd, follow_symlinks=False)
             os.replace(self._tmp, self._name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
             os.fsync(self._dir_fd)
         except OSError as exc:
@@ -86,9 +87,3 @@ class LocalWriter(Writer):
         # A writer dropped without commit or abort still releases its directory descriptor.
         with contextlib.suppress(Exception):  # nothing can be reported from a finaliser
             self._close_dir()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -1,10 +1,12 @@
 """Every refusal as a JSON body naming the field: ``{"detail": ..., "errors": [{name, description, field, location}]}``.
 
-FastAPI's 422 for a malformed request becomes a 400. Bodies never echo what the client sent (it may be a secret).
+FastAPI's 422 for a malformed request becomes a 400; a body that is not JSON is named as such, with where it
+breaks. Bodies never echo what the client sent (it may be a secret).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ApiError", "error_response", "install_handlers"]
+__all__ = ["ApiError", "error_response", "install_handlers", "read_json"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,32 @@ class ApiError(Exception):
                                           "location": location}], headers)
 
 
+def read_json(raw: bytes) -> tuple[Any, str | None]:
+    """Parse a request body: ``(data, None)``, or ``(None, why)`` saying it is not JSON and where it breaks.
+
+    ``why`` reads ``the body is not valid JSON: Expecting value: line 1 column 10 (char 9)`` (no input echoed).
+    """
+    try:
+        return json.loads(raw), None
+    except json.JSONDecodeError as exc:
+        return None, f"the body is not valid JSON: {exc}"
+    except UnicodeDecodeError as exc:
+        return None, f"the body is not valid JSON: it is not UTF-8 text (byte {exc.start})"
+    except RecursionError:
+        return None, "the body is not valid JSON: it is nested too deeply"
+
+
+def _body_problem(detail: str) -> list[dict[str, str]]:
+    return [{"name": "invalid_json", "description": detail, "field": "body", "location": "body"}]
+
+
+async def _json_problem(request: Request) -> str | None:
+    """Why the JSON body of ``request`` does not parse (None: it does, or it is not a JSON request)."""
+    if "json" not in request.headers.get("content-type", ""):
+        return None
+    return read_json(await request.body())[1]
+
+
 def error_response(status: int, detail: str, errors: Iterable[dict[str, str]] = (),
                    headers: dict[str, str] | None = None) -> JSONResponse:
     """Return the JSON error body."""
@@ -83,6 +111,8 @@ def validation_items(errors: Sequence[Any]) -> list[dict[str, str]]:
             message = str(error.get("msg", "is not valid"))
             words = message.removeprefix("Value error, ")
             words = words[:1].lower() + words[1:]
+        if kind == "json_invalid":  # pydantic puts the character position where the field goes
+            field, location, words = "body", "body", f"is not valid JSON (char {field})"
         if location == "body" and not field:
             field = "body"
             words = "must be a JSON object" if kind in ("model_attributes_type", "dict_type") else words
@@ -100,13 +130,20 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(exc.status, exc.detail, exc.errors, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            problem = await _json_problem(request)
+            if problem is not None:
+                return error_response(400, problem, _body_problem(problem))
         items = validation_items(exc.errors())
         detail = "; ".join(i["description"] for i in items) or "the request is not valid"
         return error_response(400, detail, items)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        problem = await _json_problem(request) if exc.status_code == 400 else None
+        if problem is not None:  # FastAPI's "error parsing the body" (a body that is not UTF-8)
+            return error_response(400, problem, _body_problem(problem))
         names = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
         item = {"name": names.get(exc.status_code, "http_error"), "description": detail, "field": "",

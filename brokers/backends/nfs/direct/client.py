@@ -113,6 +113,12 @@ class Endpoint:
         host = f"[{self.server}]" if ":" in self.server else self.server
         return f"nfs://{host}{path}"
 
+    def location(self, rel: str = "") -> str:
+        """How messages name a workspace path: ``server:/export/rel`` (the workspace itself for ``""``)."""
+        host = f"[{self.server}]" if ":" in self.server else self.server
+        export = self.export.rstrip("/")
+        return f"{host}:{export}/{rel}" if rel else f"{host}:{export or '/'}"
+
     def candidates(self) -> list[tuple[str, str]]:
         """Mount roots to try, best first, each with the workspace's path below it.
 
@@ -304,9 +310,9 @@ class ConnectionPool:
         except Exception as exc:
             if is_transient(exc):
                 raise StorageUnavailable(
-                    f"{rel or '/'}: NFS server {self.endpoint.server} kept failing after {self.retry.attempts} "
+                    f"{self.endpoint.location(rel)}: the NFS server kept failing after {self.retry.attempts} "
                     f"attempts: {getattr(exc, 'message', None) or exc}") from exc
-            raise translate(exc, rel) from exc
+            raise translate(exc, rel, self.endpoint.location(rel)) from exc
 
     def close(self) -> None:
         """Close every connection (a later operation reconnects)."""

@@ -44,10 +44,13 @@ def is_transient(exc: BaseException) -> bool:
     return kind_of(exc) == TRANSIENT
 
 
-def translate(exc: BaseException, rel: str) -> BrokerError:
-    """Map an ``nfs_rs`` (or socket) error to a broker error: the one translation of the NFS client."""
+def translate(exc: BaseException, rel: str, where: str | None = None) -> BrokerError:
+    """Map an ``nfs_rs`` (or socket) error to a broker error: the one translation of the NFS client.
+
+    ``where`` names the place in messages (``server:/export/rel``, see ``Endpoint.location``).
+    """
     if isinstance(exc, BrokerError):
         return exc
     if (getattr(exc, "code_name", None) or "").endswith("ERR_SYMLINK"):
         return FileNotFound(rel, "a symbolic link on the way is not followed by the userspace NFS client")
-    return translate_os_error(exc, rel, store="the NFS server", transient=is_transient(exc))
+    return translate_os_error(exc, rel, store="the NFS server", transient=is_transient(exc), where=where)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from ....core.streams import COPY_CHUNK, TEMP_PREFIX, Writer, download_stream, upload_file
+from ....core.streams import COPY_CHUNK, TEMP_PREFIX, Progress, Writer, download_stream, upload_file
 from ....core.tally import Tally
+from ....core.umask import current_umask
 from ....errors import BrokerError, FileNotFound
 from ....types import FileInfo, Usage
 from .client import URL_SAFE, ConnectionPool, keep_across_fork, load_nfs_rs
@@ -53,6 +54,10 @@ def _page(client: nfs_rs.Client, remote: str, position: Any) -> Any:
 
 def _rmdir(client: nfs_rs.Client, remote: str) -> None:
     client.rmdir(remote)
+
+
+def _mkdir(client: nfs_rs.Client, remote: str, mode: int) -> None:
+    client.mkdir(remote, mode, exist_ok=True)
 
 
 @dataclass
@@ -186,10 +191,31 @@ class DirectFiles:
         return DirectWriter(self, rel)
 
     def makedirs(self, rel: str) -> None:
-        """Create a directory and its parents (existing ones are fine)."""
-        if rel:
-            remote = self.pool.remote(rel)
-            self.pool.run(lambda c: c.mkdir(remote, parents=True, exist_ok=True), rel)
+        """Create a directory and the parents it lacks (the workspace's own folder too); existing ones are fine.
+
+        New directories get mode ``0777`` less the process's umask, as a kernel NFS mount gives them.
+
+        The deepest one is tried first and only missing parents are created, one level at a time: a ``mkdir -p``
+        from the mount root would also create the ones that exist, and NFSv4.1 reaches a workspace at the root
+        of an export from the read-only pseudo root above it, which refuses even that (``NFS4ERR_ROFS``).
+        """
+        remote = self.pool.remote(rel)
+        todo, made = ([remote] if remote else []), set()
+        mode = 0o777 & ~current_umask()  # as a kernel mount makes it
+        while todo:
+            try:
+                self.pool.run(functools.partial(_mkdir, remote=todo[-1], mode=mode), rel)
+            except FileNotFound:
+                parent = posixpath.dirname(todo[-1])
+                if not parent or parent in made:  # nothing above to create (or a file is in the way)
+                    raise
+                todo.append(parent)
+                continue
+            except BrokerError as exc:
+                if isinstance(exc.__cause__, FileExistsError):  # a file (or a link) where a folder must go
+                    raise FileNotFound(rel, "a file is in the way: a folder on this path is a file") from exc
+                raise
+            made.add(todo.pop())
 
     def rename_raw(self, src: str, dst: str) -> None:
         """Rename ``src`` over ``dst`` (same export); a retried rename whose source is gone counts as done."""
@@ -277,7 +303,7 @@ class DirectFiles:
         try:
             return client.fs_stat()
         except Exception as exc:
-            raise translate(exc, "") from exc
+            raise translate(exc, "", self.pool.endpoint.location()) from exc
         finally:
             client.close()
 
@@ -305,13 +331,13 @@ class DirectFiles:
         except FileNotFound:  # removed while the walk was on its way
             return rel, []
 
-    def upload(self, local: str, rel: str) -> None:
+    def upload(self, local: str, rel: str, progress: Progress | None = None) -> None:
         """Copy a local file in, atomically (streamed through the writer)."""
-        upload_file(local, lambda: self.writer(rel))
+        upload_file(local, lambda: self.writer(rel), progress)
 
-    def download_to(self, rel: str, out: IO[bytes]) -> None:
+    def download_to(self, rel: str, out: IO[bytes], progress: Progress | None = None) -> None:
         """Copy a file into an open local file."""
-        download_stream(self.reader(rel, COPY_CHUNK), out)
+        download_stream(self.reader(rel, COPY_CHUNK), out, progress)
 
     def local_file(self, rel: str) -> str | None:
         """Nothing is mounted in direct mode: no file can be read in place."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ....core.streams import TEMP_PREFIX, PositionalReader, Writer
+from ....core.umask import current_umask
 from ....errors import BrokerError, FileNotFound, IntegrityError, StorageUnavailable
 from .client import READ_CHUNK, WRITE_CHUNK, Connection, ConnectionPool, keep_across_fork
 from .errors import MaybeDone, is_transient, translate
@@ -23,7 +24,7 @@ from .errors import MaybeDone, is_transient, translate
 if TYPE_CHECKING:
     import nfs_rs
 
-__all__ = ["DirectWriter", "Pinned", "RawReader", "handle_close_quietly", "read_range"]
+__all__ = ["CREATED_MODE", "DirectWriter", "Pinned", "RawReader", "handle_close_quietly", "read_range"]
 
 T = TypeVar("T")
 
@@ -45,6 +46,14 @@ def read_range(handle: Any, start: int, size: int) -> bytes:
 
 def _write_at(handle: Any, data: memoryview, offset: int) -> int:
     return int(handle.write_at(data, offset))
+
+
+def _chmod(client: nfs_rs.Client, remote: str, mode: int) -> None:
+    client.chmod(remote, mode)
+
+
+CREATED_MODE = 0o666
+"""Mode of a file ``nfs_rs`` creates (it takes no mode and applies no umask)."""
 
 
 class _Reopen(Exception):
@@ -118,7 +127,7 @@ class Pinned:
                 # A file closed under us: another thread dropped its connection after a failure. Reopen it.
                 closed = type(exc).__name__ == "NfsClosedResourceError" and conn is not None and conn.broken
                 if not (closed or is_transient(exc)):
-                    raise translate(exc, self.rel) from exc
+                    raise translate(exc, self.rel, self.pool.endpoint.location(self.rel)) from exc
                 if conn is not None and not conn.broken:
                     self.pool.discard(conn)
                 self._conn, self._file = None, None
@@ -127,7 +136,8 @@ class Pinned:
         try:
             return self.pool.retry.run(once, retry_if=lambda exc: isinstance(exc, _Reopen))
         except _Reopen as exc:
-            raise StorageUnavailable(f"{self.rel}: the NFS server kept failing: {exc.__cause__}") from exc.__cause__
+            raise StorageUnavailable(f"{self.pool.endpoint.location(self.rel)}: the NFS server kept failing: "
+                                     f"{exc.__cause__}") from exc.__cause__
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():  # opened by the parent: unusable here (and made immortal by the pool)
@@ -199,23 +209,38 @@ class DirectWriter(Writer):
         self._finished = False
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append data to the temporary file (in calls of at most ``WRITE_CHUNK``)."""
+        """Append data to the temporary file, in calls of at most ``WRITE_CHUNK``.
+
+        The server may take fewer bytes than sent (a short WRITE): the rest is sent again from where it stopped.
+
+        Raises:
+            StorageUnavailable: The server took none of the bytes of a call (the write is aborted).
+        """
         view = memoryview(data).cast("B")
         try:
-            for i in range(0, len(view), WRITE_CHUNK):
-                chunk, offset = view[i:i + WRITE_CHUNK], self._offset
-                self._offset += int(self._pinned.call(functools.partial(_write_at, data=chunk, offset=offset)))
+            done = 0
+            while done < len(view):
+                chunk, offset = view[done:done + WRITE_CHUNK], self._offset
+                taken = int(self._pinned.call(functools.partial(_write_at, data=chunk, offset=offset)))
+                if taken <= 0:
+                    raise StorageUnavailable(f"{self._files.pool.endpoint.location(self._rel)}: the NFS server took "
+                                             f"none of {len(chunk)} bytes at offset {offset}")
+                self._offset += taken
+                done += taken
         except BaseException:
             self.abort()
             raise
         return len(view)
 
     def commit(self) -> None:
-        """Close the temporary file and rename it over the target."""
+        """Close the temporary file, give it the mode the umask leaves (as ``cp``), rename it over the target."""
         if self._finished:
             return
         try:
             self._pinned.close()
+            mode = 0o666 & ~current_umask()
+            if mode != CREATED_MODE:  # one SETATTR; the client cannot send a mode when it creates the file
+                self._files.pool.run(functools.partial(_chmod, remote=self._pinned.remote, mode=mode), self._rel)
             self._files.rename_raw(self._tmp_rel, self._rel)
         except BaseException:
             self.abort()

@@ -19,7 +19,7 @@ from brokers.registry import validate_configuration
 from ...db.models import NAME_LENGTH, Workspace, utcnow
 from ...security import SecretError, keep_masked_secrets
 from ..deps import ServiceState, get_state, require_read, require_write
-from ..errors import ApiError, validation_items
+from ..errors import ApiError, read_json, validation_items
 from .queries import ORDER_FIELDS, order_by, time_filters
 from .schemas import (
     ErrorBody,
@@ -203,10 +203,9 @@ def _item(name: str, description: str, path: str = "") -> dict[str, str]:
 
 
 def _validate(state: ServiceState, raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        return {"is_valid": False, "errors": [_item("invalid_json", "the body is not valid JSON")], "warnings": []}
+    data, problem = read_json(raw)
+    if problem is not None:
+        return {"is_valid": False, "errors": [_item("invalid_json", problem)], "warnings": []}
     if not isinstance(data, dict):
         return {"is_valid": False, "errors": [_item("not_an_object", "the body must be a JSON object")],
                 "warnings": []}
@@ -240,7 +239,8 @@ def _validate(state: ServiceState, raw: bytes) -> dict[str, Any]:
         except SecretError as exc:
             errors.append(_item("masked_secret", str(exc), "/configuration/" + exc.field.replace(".", "/")))
         else:
-            result = validate_configuration(opened, previous=stored, check_access=state.settings.check_access)
+            result = validate_configuration(opened, previous=stored, check_access=state.settings.check_access,
+                                            policy=state.settings.access_policy)
             errors.extend(_item(e["name"], e["description"], "/configuration" + e["path"]) for e in result.errors)
             warnings.extend(_item(w["name"], w["description"], "/configuration" + w["path"])
                             for w in result.warnings)
