@@ -124,11 +124,17 @@ def test_sixteen_threads_of_mixed_operations(any_reliability_broker):
           f"{len(expected)} files checked")
 
 
-@pytest.mark.timeout(90)
+FORKS = {"host": 20, "nfs3": 60, "s3": 20}
+"""Forks while the threads work. A child of nfs-rs inheriting a native lock held hung about once in 100 forks
+(three per run never showed it); forks now wait for a quiet moment (``_ForkGate``)."""
+
+
+@pytest.mark.timeout(180)
 @pytest.mark.parametrize("any_reliability_broker", ["host", "nfs3", "s3"], indirect=True)
 def test_broker_used_after_fork_while_threads_are_busy(any_reliability_broker):
     """Fork while 4 threads are inside the broker (locks may be held at that instant); the child must work."""
-    _backend, broker = any_reliability_broker
+    backend, broker = any_reliability_broker
+    forks = FORKS[backend]
     broker.write_bytes("before/fork.bin", b"written by the parent")
     stop = threading.Event()
     errors: list[str] = []
@@ -151,7 +157,7 @@ def test_broker_used_after_fork_while_threads_are_busy(any_reliability_broker):
     time.sleep(0.2)
     results = []
     try:
-        for attempt in range(3):
+        for attempt in range(forks):
             time.sleep(0.05)
             pid = os.fork()
             if pid == 0:
@@ -180,9 +186,9 @@ def test_broker_used_after_fork_while_threads_are_busy(any_reliability_broker):
         stop.set()
         for t in threads:
             t.join(30)
-    assert results == [0, 0, 0]
+    assert results == [0] * forks
     assert not errors, errors
-    for attempt in range(3):
+    for attempt in range(forks):
         assert broker.read_bytes(f"child/moved{attempt}.bin") == b"child %d" % attempt
     assert broker.read_bytes("before/fork.bin") == b"written by the parent"
 

@@ -8,7 +8,8 @@ Connections are reused: a pool holds a few ``nfs_rs.Client`` objects, each behin
 not documented as thread-safe, and concurrent OPEN/CLOSE of one file through one NFSv4 client loses state), so
 threads use different connections in parallel. After a fork the child connects anew; the clients and files it
 inherited are never used and never freed (their I/O threads did not survive the fork, and freeing one would
-wait for them forever), see :func:`_after_fork_in_child`.
+wait for them forever), see :func:`_after_fork_in_child`; and a fork waits until no thread is inside an nfs-rs
+call, so the child inherits no native lock held (:class:`_ForkGate`).
 
 Where the mount is rooted: NFSv3 mounts ``nfs_path`` itself (or, if that directory does not exist yet, the
 nearest existing ancestor). NFSv4.1 mounts the parent of ``nfs_path`` and addresses the workspace by name,
@@ -20,12 +21,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
+import logging
 import os
 import posixpath
 import re
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,6 +42,8 @@ __all__ = ["DEFAULT_VERSION", "READ_CHUNK", "URL_SAFE", "WRITE_CHUNK", "Connecti
            "keep_across_fork", "load_nfs_rs"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("brokers.nfs")
 
 URL_SAFE = re.compile(r"^[A-Za-z0-9._~/-]+$")
 """Paths nfs-rs takes in a URL as they are (``?``, ``#`` or ``%`` would read as syntax)."""
@@ -74,7 +78,75 @@ def _after_fork_in_child() -> None:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+class _ForkGate:
+    """Lets ``fork`` wait until no thread is inside an ``nfs_rs`` call, and keeps new calls out while it forks.
+
+    nfs-rs holds native locks during a call; a child forked at that instant inherits them held, and its own
+    calls then wait forever. Forking at a quiet moment avoids that. A call that does not return within
+    :data:`FORK_WAIT` seconds (a hung server) does not hold the fork up for longer.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._forking = False
+        self._depth = threading.local()
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        """Hold the gate open for one native call (re-entrant: an operation may nest calls)."""
+        depth = getattr(self._depth, "n", 0)
+        if depth:
+            self._depth.n = depth + 1
+            try:
+                yield
+            finally:
+                self._depth.n = depth
+            return
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._active += 1
+        self._depth.n = 1
+        try:
+            yield
+        finally:
+            self._depth.n = 0
+            with self._cond:
+                self._active -= 1
+                if not self._active:
+                    self._cond.notify_all()
+
+    def before_fork(self) -> None:
+        self._cond.acquire()  # held across the fork: no thread starts a call meanwhile
+        self._forking = True
+        if not self._cond.wait_for(lambda: not self._active, timeout=FORK_WAIT):
+            log.warning("forking while an NFS call is still running (it did not end within %s s)", FORK_WAIT)
+
+    def after_fork_in_parent(self) -> None:
+        self._forking = False
+        self._cond.notify_all()
+        self._cond.release()
+
+    def after_fork_in_child(self) -> None:
+        self.__init__()  # type: ignore[misc]  # the parent's condition is held and its waiters are gone
+
+
+FORK_WAIT = 10.0
+"""Longest wait of a ``fork`` for the NFS calls in progress to end."""
+
+_GATE = _ForkGate()
+native_call = _GATE.call
+"""``with native_call(): ...`` around every call into ``nfs_rs`` (see :class:`_ForkGate`)."""
+
+
+def _child_hooks() -> None:
+    _GATE.after_fork_in_child()
+    _after_fork_in_child()
+
+
+os.register_at_fork(before=_GATE.before_fork, after_in_parent=_GATE.after_fork_in_parent,
+                    after_in_child=_child_hooks)
 
 
 def load_nfs_rs() -> Any:
@@ -145,11 +217,13 @@ class Endpoint:
 
     def connect(self, path: str) -> nfs_rs.Client:
         """Open one client mounted at ``path`` (raw ``nfs_rs`` errors)."""
-        client: nfs_rs.Client = load_nfs_rs().Client.connect(
-            self.url(path), versions=[self.version], nfs_port=self.nfs_port, mount_port=self.mount_port,
-            connect_timeout=self.connect_timeout, operation_timeout=self.operation_timeout,
-            readdir_buffer=self.readdir_buffer)
-        return keep_across_fork(client)
+        module = load_nfs_rs()
+        with native_call():
+            client: nfs_rs.Client = module.Client.connect(
+                self.url(path), versions=[self.version], nfs_port=self.nfs_port, mount_port=self.mount_port,
+                connect_timeout=self.connect_timeout, operation_timeout=self.operation_timeout,
+                readdir_buffer=self.readdir_buffer)
+            return keep_across_fork(client)
 
 
 class Connection:
@@ -167,7 +241,7 @@ class Connection:
         dead transport), which must not stall the operation being retried.
         """
         def close() -> None:
-            with contextlib.suppress(Exception):  # a broken connection may fail to close; it is dropped anyway
+            with contextlib.suppress(Exception), native_call():  # a broken connection may fail to close
                 self.client.close()
 
         if wait:
@@ -230,7 +304,9 @@ class ConnectionPool:
                 continue
             if root == "/" and base and self.endpoint.version != "3":
                 top = base.split("/")[0]
-                if not client.exists(top):  # the NFSv4 pseudo root lists the exports: this one is not there
+                with native_call():
+                    there = client.exists(top)
+                if not there:  # the NFSv4 pseudo root lists the exports: this one is not there
                     Connection(client).close()
                     last = FileNotFoundError(f"no export {self.endpoint.export} in the server's pseudo root")
                     continue
@@ -293,7 +369,8 @@ class ConnectionPool:
         def once(attempt: int) -> T:
             conn = self.acquire()
             try:
-                return fn(conn.client)
+                with native_call():
+                    return fn(conn.client)
             except Exception as exc:
                 if isinstance(exc, FileNotFoundError) and mutation and attempt > 1:
                     raise MaybeDone(f"{rel}: already done by an earlier attempt") from exc

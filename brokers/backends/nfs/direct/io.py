@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from ....core.streams import TEMP_PREFIX, PositionalReader, Writer
 from ....core.umask import current_umask
 from ....errors import BrokerError, FileNotFound, IntegrityError, StorageUnavailable
-from .client import READ_CHUNK, WRITE_CHUNK, Connection, ConnectionPool, keep_across_fork
+from .client import READ_CHUNK, WRITE_CHUNK, Connection, ConnectionPool, keep_across_fork, native_call
 from .errors import MaybeDone, is_transient, translate
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ class Pinned:
 
         conn = self.pool.acquire()
         try:
-            handle, fileid = do(conn.client)
+            with native_call():
+                handle, fileid = do(conn.client)
         except BaseException as exc:
             if is_transient(exc):
                 self.pool.discard(conn)
@@ -119,7 +120,7 @@ class Pinned:
                     self._next_mode = self.mode
                     conn = self._conn
                 assert conn is not None
-                with conn.lock:
+                with conn.lock, native_call():
                     return fn(self._file)
             except BrokerError:
                 raise
@@ -155,7 +156,7 @@ class Pinned:
 
 def handle_close_quietly(handle: Any) -> None:
     """Close an ``nfs_rs`` file, ignoring failures."""
-    with contextlib.suppress(Exception):  # a file being dropped: its close errors cannot matter
+    with contextlib.suppress(Exception), native_call():  # a file being dropped: its close errors cannot matter
         handle.close()
 
 
