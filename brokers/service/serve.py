@@ -58,22 +58,23 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
-def _endpoint_pattern(text: str) -> str:
-    """Check one ``--s3-endpoint-allow`` pattern (argparse turns the error into a usage error, exit 2)."""
-    try:
-        AccessPolicy(endpoint_allow=(text,))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+def _checked(field: str) -> Callable[[str], str]:
+    """Return the argparse type that checks one pattern of an :class:`AccessPolicy` field (bad: exit 2)."""
+    def check(text: str) -> str:
+        try:
+            if field == "endpoint_allow":
+                AccessPolicy(endpoint_allow=(text,))
+            else:
+                AccessPolicy(nfs_server_allow=(text,))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return check
 
 
-def _nfs_server_pattern(text: str) -> str:
-    """Check one ``--nfs-server-allow`` pattern (argparse turns the error into a usage error, exit 2)."""
-    try:
-        AccessPolicy(nfs_server_allow=(text,))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+_endpoint_pattern = _checked("endpoint_allow")
+_nfs_server_pattern = _checked("nfs_server_allow")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

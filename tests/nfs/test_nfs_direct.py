@@ -318,19 +318,9 @@ def test_forked_child_survives_garbage_of_a_retried_call(broker, monkeypatch):
     """A connection dropped by a retry may still sit in uncollected garbage when the process forks."""
     import gc
 
-    import nfs_rs
 
     broker.write_bytes("r", b"data")
-    failures = {"left": 1}
-    real_stat = nfs_rs.Client.stat
-
-    def flaky(self, path):
-        if failures["left"]:
-            failures["left"] -= 1
-            raise nfs_rs.NfsConnectionError(message="connection reset by peer (injected)")
-        return real_stat(self, path)
-
-    monkeypatch.setattr(nfs_rs.Client, "stat", flaky)
+    _flaky_stat(monkeypatch, 1)
     gc.disable()  # keep whatever garbage the retry left until the child collects it
     try:
         assert broker.info("r").size == 4
@@ -347,11 +337,11 @@ def test_forked_child_survives_garbage_of_a_retried_call(broker, monkeypatch):
     assert _wait_for_child(pid) == 0
 
 
-def test_transient_errors_are_retried(broker, monkeypatch):
+def _flaky_stat(monkeypatch, failing: int) -> dict[str, int]:
+    """Make the next ``failing`` STAT calls fail with a connection reset; return the count left."""
     import nfs_rs
 
-    broker.write_bytes("r", b"data")
-    failures = {"left": 2}
+    failures = {"left": failing}
     real_stat = nfs_rs.Client.stat
 
     def flaky(self, path):
@@ -361,6 +351,14 @@ def test_transient_errors_are_retried(broker, monkeypatch):
         return real_stat(self, path)
 
     monkeypatch.setattr(nfs_rs.Client, "stat", flaky)
+    return failures
+
+
+def test_transient_errors_are_retried(broker, monkeypatch):
+    import nfs_rs
+
+    broker.write_bytes("r", b"data")
+    failures = _flaky_stat(monkeypatch, 2)
     assert broker.info("r").size == 4
     assert failures["left"] == 0
 

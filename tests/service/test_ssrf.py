@@ -242,33 +242,12 @@ def test_what_listens_where_is_not_told(start_service) -> None:
             responder.close()
 
 
-class ClosingListener:
-    """A TCP port on loopback that counts the connections reaching it and closes each at once."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self.port = int(self._sock.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._sock.close()
-
-
 @pytest.fixture
 def nfs_listener():
-    listener = ClosingListener()
+    """A port that counts who connects and closes each connection at once (no NFS server)."""
+    from tests.fixtures.service import HttpListener
+
+    listener = HttpListener(answer=False)
     yield listener
     listener.close()
 
@@ -283,12 +262,12 @@ def test_an_nfs_server_outside_the_allow_list_is_never_connected_to(nfs_listener
 
     with pytest.raises(brokers.AccessDenied, match=r"NFS server 127\.0\.0\.1 is not allowed by this deployment"):
         brokers.get_broker(nfs(nfs_listener.port), policy=AccessPolicy(nfs_server_allow=("*.example.com",)))
-    assert nfs_listener.accepted == 0
+    assert nfs_listener.connections == []
     allowed = brokers.get_broker(nfs(nfs_listener.port), policy=AccessPolicy(nfs_server_allow=("127.0.0.1",)))
     allowed.files.pool.retry = RetryPolicy(attempts=1)  # the listener is no NFS server: one try shows the contact
     with pytest.raises(brokers.StorageUnavailable):
         allowed.usage()
-    assert nfs_listener.accepted >= 1  # the same configuration, allowed, does connect
+    assert nfs_listener.connections  # the same configuration, allowed, does connect
     with pytest.raises(ValueError, match="NFS server pattern"):
         AccessPolicy(nfs_server_allow=("nfs://host",))
 
@@ -304,4 +283,4 @@ def test_the_usage_refresher_never_connects_to_an_nfs_server_not_allowed(start_s
     service.app.state.service.refresher.refresh([created.json()["id"]])
     service.wait_for(lambda: "measuring workspace" in caplog.text, timeout=20)
     assert "not allowed by this deployment" in caplog.text
-    assert nfs_listener.accepted == 0
+    assert nfs_listener.connections == []
