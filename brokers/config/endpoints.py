@@ -16,9 +16,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-__all__ = ["AccessPolicy", "Endpoint", "client_endpoint", "parse_endpoint", "safe_endpoint", "split_userinfo"]
+__all__ = ["AccessPolicy", "Endpoint", "client_endpoint", "parse_endpoint", "safe_endpoint", "split_userinfo",
+           "url_host"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -49,10 +50,13 @@ def safe_endpoint(url: str | None) -> str | None:
     """Return an endpoint URL without its ``user:password@`` part, for messages."""
     if not url:
         return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    scheme, userinfo, rest = split_userinfo(url)
+    return url if userinfo is None else scheme + rest
+
+
+def url_host(host: str) -> str:
+    """Write a host as a URL or ``host:path`` needs it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,13 @@ class Endpoint:
     @property
     def url(self) -> str:
         """The URL rebuilt from its checked parts: what an HTTP client is given."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
         port = f":{self.port}" if self.explicit_port else ""
-        return f"{self.scheme}://{host}{port}{self.path}"
+        return f"{self.scheme}://{url_host(self.host)}{port}{self.path}"
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host:port``: where a client connects (for messages)."""
+        return f"{self.scheme}://{url_host(self.host)}:{self.port}"
 
 
 def _host(text: str) -> str | None:

@@ -26,6 +26,7 @@ __all__ = [
     "OtherBrokerConfig",
     "S3Config",
     "WorkspaceConfiguration",
+    "holds_secret",
     "mask_endpoint",
     "mask_secrets",
 ]
@@ -49,12 +50,17 @@ def mask_endpoint(url: str) -> str:
     return url if userinfo is None else f"{scheme}{MASK}@{rest}"
 
 
+def holds_secret(key: str | int, value: Any) -> bool:
+    """True if the field ``key`` with this value is (or carries) a secret: a key, or a URL with user info."""
+    if not isinstance(value, str):
+        return False
+    return key in SECRET_FIELDS or (key in URL_FIELDS and split_userinfo(value)[1] is not None)
+
+
 def _masked(key: str, value: Any) -> Any:
-    if isinstance(value, str) and key in SECRET_FIELDS:
-        return MASK
-    if isinstance(value, str) and key in URL_FIELDS:
-        return mask_endpoint(value)
-    return mask_secrets(value)
+    if not holds_secret(key, value):
+        return mask_secrets(value)
+    return mask_endpoint(value) if key in URL_FIELDS else MASK
 
 
 def mask_secrets(data: Any) -> Any:

@@ -13,7 +13,7 @@ import abc
 import contextlib
 import io
 from collections.abc import Callable, Iterator
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 __all__ = ["COPY_CHUNK", "TEMP_PREFIX", "PositionalReader", "Progress", "WriteStream", "Writer", "committing",
            "copy_stream", "download_stream", "upload_file"]
@@ -127,8 +127,12 @@ def committing(writer: W) -> Iterator[W]:
         raise
 
 
-def copy_stream(stream: IO[bytes], writer: Writer, progress: Progress | None = None) -> None:
-    """Copy a readable stream into a pending write, chunk by chunk (each one told to ``progress``)."""
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def copy_stream(stream: IO[bytes], writer: _Sink, progress: Progress | None = None) -> None:
+    """Copy a readable stream into a pending write or a local file, chunk by chunk (each told to ``progress``)."""
     while chunk := stream.read(COPY_CHUNK):
         writer.write(chunk)
         if progress is not None:
@@ -144,10 +148,7 @@ def upload_file(local: str, start: Callable[[], Writer], progress: Progress | No
 def download_stream(stream: IO[bytes], out: IO[bytes], progress: Progress | None = None) -> None:
     """Copy an open workspace stream into a local file, then close the stream."""
     with stream:
-        while chunk := stream.read(COPY_CHUNK):
-            out.write(chunk)
-            if progress is not None:
-                progress(len(chunk))
+        copy_stream(stream, out, progress)
 
 
 class PositionalReader(io.RawIOBase):

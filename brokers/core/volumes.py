@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..config.endpoints import url_host
+
 __all__ = ["Volume"]
 
 
@@ -71,7 +73,7 @@ class Volume:
             if self.read_only:
                 argv += ["-o", "ro"]
             return [*argv, self.source, target]
-        server = f"[{self.server}]" if self.server and ":" in self.server else self.server
+        server = url_host(self.server) if self.server else self.server
         opts = self._mount_options()
         return ["mount", "-t", "nfs", *(["-o", opts] if opts else []), f"{server}:{self.source}", target]
 

@@ -24,8 +24,9 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from brokers.config import MASK, SECRET_FIELDS, URL_FIELDS, safe_endpoint
+from brokers.config import MASK, URL_FIELDS, safe_endpoint
 from brokers.config.endpoints import split_userinfo
+from brokers.config.model import holds_secret
 
 __all__ = ["ENCRYPTED_PREFIX", "SecretBox", "SecretError", "TokenChecker", "keep_masked_secrets", "secret_paths"]
 
@@ -86,17 +87,11 @@ def _fernet_keys(key: str) -> tuple[bytes, bytes | None]:
     return base64.urlsafe_b64encode(stretched), base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
 
 
-def _holds_secret(key: str | int, value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    return key in SECRET_FIELDS or (key in URL_FIELDS and split_userinfo(value)[1] is not None)
-
-
 def secret_paths(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
     """Yield the path of every field holding a secret in JSON data (a key, or a URL with user info)."""
     if isinstance(data, Mapping):
         for key, value in data.items():
-            if _holds_secret(key, value):
+            if holds_secret(key, value):
                 yield (*path, key)
             else:
                 yield from secret_paths(value, (*path, key))
@@ -108,7 +103,7 @@ def secret_paths(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[
 def _read_secret(data: Any, path: Sequence[str | int]) -> str | None:
     """Return the secret at ``path``: the field's value, or the user info of a URL field (None: none there)."""
     value = _get(data, path)
-    if not _holds_secret(path[-1], value):
+    if not holds_secret(path[-1], value):
         return None
     return split_userinfo(value)[1] if path[-1] in URL_FIELDS else value
 

@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from ...config import AccessPolicy, NfsConfig, WorkspaceConfiguration
+from ...config.endpoints import url_host
 from ...core.file_broker import FileBroker, FileOperations
 from ...core.local import LocalFiles
 from ...core.mounts import Mount, mount_containing, parse_mountinfo, read_mounts
@@ -127,8 +128,7 @@ def host_path_problem(server: str, export: str, host_path: str, mounts: list[Mou
     below = posixpath.relpath(real, mount.point)
     at_host_path = posixpath.normpath(posixpath.join(shown, below)) if below != "." else shown
     if server.lower().strip("[]") not in addrs or at_host_path != posixpath.normpath(export):
-        shown_host = f"[{host}]" if ":" in host else host
-        return f"it shows {shown_host}:{at_host_path}"
+        return f"it shows {url_host(host)}:{at_host_path}"
     return None
 
 
@@ -234,8 +234,7 @@ class NfsBroker(FileBroker):
 
     def describe(self) -> str:
         """``nfs://server/export`` (IPv6 in brackets)."""
-        host = f"[{self.server}]" if ":" in self.server else self.server
-        return f"nfs://{host}{self.export}"
+        return f"nfs://{url_host(self.server)}{self.export}"
 
     def close(self) -> None:
         """Close the userspace client's connections (a later operation reconnects); nothing in mounted mode."""

@@ -495,12 +495,9 @@ class S3Broker(Broker):
         Returns:
             How many uploads were aborted.
         """
-        return self._abort_idle_uploads(older_than, bucket_wide)
+        return self._cleanup(older_than, bucket_wide)
 
-    def _cleanup(self, older_than: float) -> int:
-        return self._abort_idle_uploads(older_than, bucket_wide=False)
-
-    def _abort_idle_uploads(self, older_than: float, bucket_wide: bool) -> int:
+    def _cleanup(self, older_than: float, bucket_wide: bool = False) -> int:
         if not self._prefix and not bucket_wide:
             log.warning("cleanup of %s: the workspace has no prefix, so its incomplete multipart uploads are "
                         "those of the whole bucket (other tools' too); none aborted. Call "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -30,8 +29,9 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from ...config.endpoints import parse_endpoint
 from ...errors import AccessDenied, BrokerError, FileNotFound, IntegrityError, StorageUnavailable
-from .client import final_connection_failure, safe_endpoint
+from .client import final_connection_failure
 
 __all__ = ["ERROR_TABLE", "error_code", "s3_errors", "translate"]
 
@@ -151,8 +151,10 @@ def _endpoint_of(exc: BaseException) -> str | None:
     url = getattr(exc, "kwargs", {}).get("endpoint_url")
     if not isinstance(url, str) or not url:
         return None
-    parts = urlsplit(safe_endpoint(url) or "")
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+    try:
+        return parse_endpoint(url).origin
+    except ValueError:
+        return None
 
 
 def _is_stream_error(exc: BaseException) -> bool:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ....config.endpoints import url_host
 from ....core.retry import RetryPolicy
 from ....errors import BrokerError, MissingDependency, StorageUnavailable
 from .errors import MaybeDone, is_transient, translate
@@ -87,6 +88,9 @@ class _ForkGate:
     """
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self._cond = threading.Condition()
         self._active = 0
         self._forking = False
@@ -129,7 +133,7 @@ class _ForkGate:
         self._cond.release()
 
     def after_fork_in_child(self) -> None:
-        self.__init__()  # type: ignore[misc]  # the parent's condition is held and its waiters are gone
+        self._reset()  # the parent's condition is held, and its waiters are gone
 
 
 FORK_WAIT = 10.0
@@ -182,13 +186,11 @@ class Endpoint:
 
     def url(self, path: str) -> str:
         """The ``nfs://`` URL of ``path`` on the server (IPv6 in brackets)."""
-        host = f"[{self.server}]" if ":" in self.server else self.server
-        return f"nfs://{host}{path}"
+        return f"nfs://{url_host(self.server)}{path}"
 
     def location(self, rel: str = "") -> str:
         """How messages name a workspace path: ``server:/export/rel`` (the workspace itself for ``""``)."""
-        host = f"[{self.server}]" if ":" in self.server else self.server
-        export = self.export.rstrip("/")
+        host, export = url_host(self.server), self.export.rstrip("/")
         return f"{host}:{export}/{rel}" if rel else f"{host}:{export or '/'}"
 
     def candidates(self) -> list[tuple[str, str]]:
