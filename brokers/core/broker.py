@@ -61,6 +61,12 @@ class Broker(abc.ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the broker's own state; its fsspec view (:attr:`fs`) is made again when asked for."""
+        state = self.__dict__.copy()
+        state.pop("fs", None)
+        return state
+
     def describe(self) -> str:
         """A short, secret-free description of where the workspace lives."""
         return self.broker_type
@@ -297,6 +303,38 @@ class Broker(abc.ABC):
             return
         self._rename(src_rel, dst_rel)
 
+    def copy(self, src: str, dst: str) -> None:
+        """Copy a file within the workspace, replacing ``dst`` atomically (server-side where the store can).
+
+        The copy is checked (size, and the store's checksum where it has one) before it counts as done.
+
+        Raises:
+            FileNotFound: ``src`` does not exist.
+        """
+        src_rel, dst_rel = normalize(src), normalize(dst)
+        if src_rel == dst_rel:
+            self._info(src_rel)
+            return
+        self._copy(src_rel, dst_rel)
+
+    def entries(self, prefix: str = "") -> Iterator[FileInfo | str]:
+        """Iterate over what is directly under ``prefix``: a :class:`FileInfo` per file, a path per sub-folder.
+
+        Folders are implied by the files below them (a workspace holds files only), so a sub-folder is
+        yielded only if it holds a file at some depth. Order is unspecified.
+
+        Raises:
+            WorkspaceNotFound: The workspace's folder itself does not exist.
+        """
+        return self._entries(normalize(prefix, allow_root=True))
+
+    def shareable_config(self) -> WorkspaceConfiguration:
+        """The configuration without any secret (keys, endpoint user info): safe to show, store or send.
+
+        A broker rebuilt from it in another process finds credentials the way the pickled broker does.
+        """
+        return self._shareable_config()
+
     def delete(self, path: str, missing_ok: bool = False) -> None:
         """Delete a file.
 
@@ -308,6 +346,13 @@ class Broker(abc.ABC):
         except FileNotFound as exc:
             if not missing_ok or isinstance(exc, WorkspaceNotFound):
                 raise
+
+    def delete_many(self, paths: Iterable[str]) -> None:
+        """Delete several files; one that does not exist is no error (S3: batched, 1,000 keys a request).
+
+        Every path is checked before anything is deleted.
+        """
+        self._remove_many([normalize(path) for path in paths])
 
     def delete_all(self) -> int:
         """Delete every file of the workspace (and nothing outside it); return how many were deleted."""
@@ -397,14 +442,43 @@ class Broker(abc.ABC):
 
     # ------------------------------------------------------------------ backend hooks with defaults
     def _rename(self, src: str, dst: str) -> None:
-        """Copy, verify the size, then delete the source (a failure leaves the source in place)."""
+        """Copy (verified), then delete the source (a failure leaves the source in place)."""
+        self._copy(src, dst, action="move")
+        self._remove(src)
+
+    def _copy(self, src: str, dst: str, action: str = "copy") -> None:
+        """Stream ``src`` into an atomic write of ``dst``, then verify the copy's size."""
         source = self._info(src)
         with self._reader(src, COPY_CHUNK) as stream, committing(self._writer(dst)) as writer:
             copy_stream(stream, writer)
         copied = self._info(dst)
         if copied.size != source.size:
-            raise IntegrityError(f"move {src} -> {dst}: copied {copied.size} bytes of {source.size}; source kept")
-        self._remove(src)
+            kept = "; source kept" if action == "move" else ""
+            raise IntegrityError(f"{action} {src} -> {dst}: copied {copied.size} bytes of {source.size}{kept}")
+
+    def _entries(self, prefix: str) -> Iterator[FileInfo | str]:
+        """Derived from a recursive listing; a backend that can list one level (S3 delimiters) overrides it."""
+        folders: set[str] = set()
+        cut = len(prefix) + 1 if prefix else 0
+        for item in self._iter(prefix, True):
+            head, sep, _ = item.path[cut:].partition("/")
+            if not sep:
+                yield item
+            elif head not in folders:
+                folders.add(head)
+                yield f"{prefix}/{head}" if prefix else head
+
+    def _shareable_config(self) -> WorkspaceConfiguration:
+        return self.config
+
+    def _remove_many(self, rels: builtins.list[str]) -> None:
+        for rel in rels:
+            try:
+                self._remove(rel)
+            except WorkspaceNotFound:
+                raise
+            except FileNotFound:
+                continue
 
     def _remove_all(self) -> int:
         count = 0

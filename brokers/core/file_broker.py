@@ -7,14 +7,11 @@ userspace client); :class:`FileBroker` forwards every primitive and hook of the 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 from ..types import FileInfo, Usage
 from .broker import Broker
 from .streams import Progress, Writer
-
-if TYPE_CHECKING:
-    from fsspec import AbstractFileSystem
 
 __all__ = ["FileBroker", "FileOperations"]
 
@@ -61,9 +58,6 @@ class FileOperations(Protocol):
     def usage(self) -> Usage:
         """Measure used bytes, file count and capacity."""
 
-    def filesystem(self) -> AbstractFileSystem | None:
-        """A native fsspec filesystem rooted at the workspace, or None to use the generic view."""
-
 
 class FileBroker(Broker):
     """A broker whose primitives and hooks are the :class:`FileOperations` in :attr:`files`."""
@@ -108,7 +102,3 @@ class FileBroker(Broker):
 
     def _cleanup(self, older_than: float) -> int:
         return self.files.cleanup(older_than)
-
-    def _filesystem(self) -> AbstractFileSystem:
-        native = self.files.filesystem()
-        return native if native is not None else super()._filesystem()

@@ -58,10 +58,15 @@ class WriteStream(io.BufferedIOBase):
         self._limit = max(buffer_size, 1)
         self.name = path
         self._done = False
+        self._written = 0
 
     def writable(self) -> bool:
         """True: the stream is for writing."""
         return True
+
+    def tell(self) -> int:
+        """How many bytes were written so far (writers such as pyarrow's ask)."""
+        return self._written
 
     def write(self, data: Any) -> int:
         """Buffer data, passing it on to the writer in ``buffer_size`` pieces."""
@@ -69,6 +74,7 @@ class WriteStream(io.BufferedIOBase):
             raise ValueError("write to a closed file")
         view = memoryview(data).cast("B")
         size = len(view)
+        self._written += size
         if self._buffer or size < self._limit:
             self._buffer += view
             if len(self._buffer) >= self._limit:
@@ -152,7 +158,7 @@ def download_stream(stream: IO[bytes], out: IO[bytes], progress: Progress | None
 
 
 class PositionalReader(io.RawIOBase):
-    """A seekable raw stream over a file of known size: subclasses read at a position (wrap in ``BufferedReader``).
+    """A seekable raw stream over a file of known size: subclasses read at a position (wrap in ``ReadStream``).
 
     Args:
         size: The file's size when opened (``SEEK_END`` is relative to it).
@@ -164,6 +170,11 @@ class PositionalReader(io.RawIOBase):
         self._size = size
         self._pos = 0
         self.name = name
+
+    @property
+    def size(self) -> int:
+        """The file's size when opened."""
+        return self._size
 
     def readable(self) -> bool:
         """True: the stream is for reading."""
@@ -196,6 +207,19 @@ class PositionalReader(io.RawIOBase):
         count = self._read_into(view, self._pos)
         self._pos += count
         return count
+
+    def readinto_at(self, buffer: Any, position: int) -> int:
+        """Read into ``buffer`` from ``position``, leaving the stream's position alone; return how many bytes."""
+        view = memoryview(buffer).cast("B")
+        return self._read_into(view, position) if len(view) else 0
+
+    def read_at(self, position: int, size: int) -> bytes:
+        """Read ``size`` bytes from ``position`` (fewer only at the end), leaving the stream's position alone."""
+        data = bytearray(size)
+        view, done = memoryview(data), 0
+        while done < size and (count := self._read_into(view[done:], position + done)):
+            done += count
+        return bytes(view[:done])
 
     @abc.abstractmethod
     def _read_into(self, view: memoryview, position: int) -> int:

@@ -161,7 +161,7 @@ def test_mounted_mode_with_host_path(tmp_path):
     broker.write_bytes("a/b.txt", b"hi")
     assert (tmp_path / "a" / "b.txt").read_bytes() == b"hi"
     assert broker.local_path("a/b.txt") == str(tmp_path / "a" / "b.txt")
-    assert type(broker.fs).__name__ == "DirFileSystem"
+    assert type(broker.fs).__name__ == "BrokerFileSystem"  # one view for every backend, mounted or not
     assert broker.fs.cat_file("a/b.txt") == b"hi"
 
 

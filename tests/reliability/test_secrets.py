@@ -98,7 +98,8 @@ def test_no_output_channel_carries_a_key(s3_server, s3_bucket, tmp_path, monkeyp
 
         # ---- broker.fs and pickles
         fs = broker.fs
-        collect("fs", repr(fs), str(fs), repr(fs.ls("", detail=True)), repr(fs.fs.storage_options), fs.fs.to_json())
+        collect("fs", repr(fs), str(fs), repr(fs.ls("", detail=True)), repr(fs.storage_options), fs.to_json(),
+                fs.unstrip_protocol("a"), repr(fs.find("", detail=True)))
         collect("pickles", pickle.dumps(broker), pickle.dumps(fs), pickle.dumps(pickle.loads(pickle.dumps(broker))))
 
         # ---- exceptions: missing file, wrong bucket, unreachable store, invalid configuration

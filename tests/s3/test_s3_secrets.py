@@ -10,6 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 
+import fsspec
 import pytest
 
 import brokers
@@ -36,14 +37,17 @@ def test_repr_str_describe_and_config(s3_broker, s3_config):
 
 def test_fs_repr_and_pickle(s3_broker):
     fs = s3_broker.fs
-    assert_clean(repr(fs) + str(fs) + repr(fs.fs), "the fs repr")
+    assert_clean(repr(fs) + str(fs), "the fs repr")
     s3_broker.write_bytes("p.txt", b"via fs")
     blob = pickle.dumps(fs)
     assert_clean(blob, "a pickled fs")
     assert pickle.loads(blob).cat_file("p.txt") == b"via fs"
-    assert_clean(fs.fs.to_json() + repr(fs.fs.storage_options) + repr(fs.storage_options), "fs storage options")
-    assert_clean(pickle.dumps(fs.fs), "a pickled inner s3fs")
+    assert_clean(fs.to_json() + repr(fs.storage_options) + fs.unstrip_protocol("p.txt"), "fs storage options")
     assert fs.cat_file("p.txt") == b"via fs"  # the keys still authenticate
+    rebuilt = fsspec.AbstractFileSystem.from_json(fs.to_json())
+    assert rebuilt == fs and rebuilt.cat_file("p.txt") == b"via fs"  # same process: the same keys, by handle
+    with fsspec.open(fs.unstrip_protocol("p.txt"), "rb") as f:
+        assert f.read() == b"via fs"
 
 
 def test_logs_at_debug_carry_no_key(s3_broker, s3_server, caplog, tmp_path):
@@ -163,7 +167,7 @@ def test_endpoint_user_info_never_shows(s3_config, s3_server, caplog, tmp_path):
     outputs: list[str | bytes] = [
         repr(broker), repr(broker.config), str(broker.config), repr(broker.s3_config), repr(loaded),
         json.dumps(loaded.to_dict()), json.dumps(broker.config.to_dict()), repr(broker.__dict__),
-        pickle.dumps(broker), pickle.dumps(broker.fs), repr(broker.fs.fs.storage_options), broker.fs.fs.to_json(),
+        pickle.dumps(broker), pickle.dumps(broker.fs), repr(broker.fs.storage_options), broker.fs.to_json(),
         json.dumps(brokers.validate_configuration(cfg).to_dict())]
     unreachable = {**cfg, "broker": {**cfg["broker"], "endpoint_url": f"http://gateway:{ENDPOINT_PASSWORD}@127.0.0.1:"
                                                                       f"{free_port()}"}}

@@ -20,7 +20,7 @@ import logging
 import os
 import posixpath
 from dataclasses import replace
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ...config import AccessPolicy, NfsConfig, WorkspaceConfiguration
 from ...config.endpoints import url_host
@@ -187,6 +187,14 @@ class NfsBroker(FileBroker):
             endpoint = Endpoint(self.server, self.export, self.version, self.nfs.nfs_port, self.nfs.mount_port)
             self._direct = DirectFiles(ConnectionPool(endpoint))
             self.files = self._direct
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle as the configuration: connections and mounts are found again where it is unpickled."""
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild from the configuration (the mode is chosen again, from this machine's mounts)."""
+        self.__init__(state["config"])  # type: ignore[misc]
 
     @classmethod
     def with_policy(cls, config: WorkspaceConfiguration, policy: AccessPolicy) -> NfsBroker:

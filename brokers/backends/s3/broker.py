@@ -1,17 +1,16 @@
 """S3Broker: a workspace in an S3 (or S3-compatible) bucket, optionally under a key prefix.
 
-Built on boto3 (one thread-safe client per broker and process, bounded retries and timeouts) and s3fs for
-:attr:`~brokers.broker.Broker.fs`. Reads fetch exactly the requested range; writes are atomic (one PUT, or a
-multipart upload that is completed or aborted, never left half-done); moves are server-side copies verified
-before the source is deleted. When ``host_path`` is set and the bucket is mounted there (s3fs-fuse,
-rclone...), ranged reads, :meth:`local_path` and ``download(partial=True)`` use the file in the mount, after
-one HEAD shows it is the object's current version (size and modification time), and never through a
-symbolic link; otherwise they read through S3.
+Built on boto3 (one thread-safe client per broker and process, bounded retries and timeouts);
+:attr:`~brokers.broker.Broker.fs` is the generic view (:mod:`brokers.fsspec`) on these methods. Reads fetch
+exactly the requested range; writes are atomic (one PUT, or a multipart upload that is completed or aborted,
+never left half-done); moves are server-side copies verified before the source is deleted. When ``host_path``
+is set and the bucket is mounted there (s3fs-fuse, rclone...), ranged reads, :meth:`local_path` and
+``download(partial=True)`` use the file in the mount, after one HEAD shows it is the object's current version
+(size and modification time), and never through a symbolic link; otherwise they read through S3.
 
 Where the pieces live: :mod:`~brokers.backends.s3.client` (client, retries, credential registry),
 :mod:`~brokers.backends.s3.errors` (the one error table), :mod:`~brokers.backends.s3.transfer` (uploads, copies,
-deletes), :mod:`~brokers.backends.s3.reader` (streams and verified downloads), :mod:`~brokers.backends.s3.fs`
-(the s3fs view).
+deletes), :mod:`~brokers.backends.s3.reader` (streams and verified downloads).
 
 Secrets: neither key appears in ``repr``/``str``, messages or logs, and a pickled broker carries neither (see
 :mod:`~brokers.backends.s3.client`: an unpickled broker finds its keys again in the same process or a forked child, and
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import logging
 import os
 import stat
@@ -35,7 +33,6 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, ClassVar, cast
 from botocore.exceptions import ClientError
 
 from ...config import AccessPolicy, Credentials, S3Config, WorkspaceConfiguration
-from ...config.endpoints import client_endpoint
 from ...core.broker import Broker
 from ...core.local import pread_range
 from ...core.mounts import is_mount_point
@@ -47,7 +44,6 @@ from ...errors import (
     BrokerError,
     FileNotFound,
     IntegrityError,
-    MissingDependency,
     PathOutsideWorkspace,
     StorageUnavailable,
 )
@@ -62,7 +58,7 @@ from .client import (
     safe_endpoint,
 )
 from .errors import error_code, s3_errors, translate
-from .reader import BodyBroke, S3RawReader, download_verified, retry_bodies
+from .reader import BodyBroke, download_verified, open_stream, retry_bodies
 from .transfer import (
     ETagHasher,
     ObjectRef,
@@ -76,7 +72,6 @@ from .transfer import (
 )
 
 if TYPE_CHECKING:
-    from fsspec import AbstractFileSystem
     from mypy_boto3_s3 import S3Client
 
 __all__ = ["S3Broker", "TransferSettings"]
@@ -163,12 +158,13 @@ class S3Broker(Broker):
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without secrets: credentials and endpoint user info are dropped; an opaque token stands for keys."""
-        s3 = self.s3_config
-        bare = replace(s3, credentials=None, endpoint_url=safe_endpoint(s3.endpoint_url))
-        config = replace(self.config, broker=bare)
-        return {"config": config, "token": self._token, "transfer": self.transfer,
+        return {"config": self._shareable_config(), "token": self._token, "transfer": self.transfer,
                 "retry_attempts": self.retry_attempts, "list_page_size": self.list_page_size,
                 "delete_batch_size": self.delete_batch_size, "policy": self._policy}
+
+    def _shareable_config(self) -> WorkspaceConfiguration:
+        s3 = self.s3_config
+        return replace(self.config, broker=replace(s3, credentials=None, endpoint_url=safe_endpoint(s3.endpoint_url)))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild from a pickle; credentials come from this process's registry, else from the AWS chain."""
@@ -337,6 +333,22 @@ class S3Broker(Broker):
                         continue
                     yield self._file_info(rel, int(item["Size"]), item.get("LastModified"), item.get("ETag"))
 
+    def _entries(self, prefix: str) -> Iterator[FileInfo | str]:
+        """One level of a delimited listing: files, and the common prefixes as sub-folders."""
+        list_prefix = self._key(prefix) + "/" if prefix else self._prefix
+        with self._errors(prefix or None, "list"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self._bucket, Prefix=list_prefix, Delimiter="/",
+                    PaginationConfig={"PageSize": self.list_page_size}):
+                for common in page.get("CommonPrefixes", []):
+                    rel = common["Prefix"][len(self._prefix):].rstrip("/")
+                    if _is_workspace_path(rel):
+                        yield rel
+                for item in page.get("Contents", []):
+                    rel = item["Key"][len(self._prefix):]
+                    if rel and not rel.endswith("/") and _is_workspace_path(rel):
+                        yield self._file_info(rel, int(item["Size"]), item.get("LastModified"), item.get("ETag"))
+
     def _read(self, rel: str, start: int, end: int | None) -> bytes:
         opened = self._open_in_mount(rel)
         if opened is not None:
@@ -375,7 +387,7 @@ class S3Broker(Broker):
         return data
 
     def _reader(self, rel: str, buffer_size: int) -> BinaryIO:
-        return cast(BinaryIO, io.BufferedReader(S3RawReader(self._ref(rel)), buffer_size=max(buffer_size, 1)))
+        return cast(BinaryIO, open_stream(self._ref(rel), buffer_size))
 
     def _writer(self, rel: str) -> Writer:
         return S3Writer(self._ref(rel), self.transfer)
@@ -427,27 +439,35 @@ class S3Broker(Broker):
         return tally
 
     # ------------------------------------------------------------------ hooks
-    def _rename(self, src: str, dst: str) -> None:
-        """Server-side copy, verify size (and ETag), then delete the source; any failure keeps the source."""
+    def _copy(self, src: str, dst: str, action: str = "copy") -> None:
+        """Server-side copy, then verify size (and ETag); the source is never touched."""
         client = self.client
-        with self._errors(src, "move"):
+        kept = "; source kept" if action == "move" else ""
+        with self._errors(src, action):
             head = client.head_object(Bucket=self._bucket, Key=self._key(src))
         copy_object(self._ref(src), self._ref(dst), self.transfer, dict(head))
-        with self._errors(dst, "move"):
+        with self._errors(dst, action):
             copied = client.head_object(Bucket=self._bucket, Key=self._key(dst))
         size = int(head["ContentLength"])
         if int(copied["ContentLength"]) != size:
-            raise IntegrityError(f"move {src} -> {dst}: the copy has {copied['ContentLength']} bytes, the "
-                                 f"source {size}; source kept")
+            raise IntegrityError(f"{action} {src} -> {dst}: the copy has {copied['ContentLength']} bytes, the "
+                                 f"source {size}{kept}")
         # A single CopyObject keeps a plain object's MD5 ETag; SSE-KMS/SSE-C ETags are no digest (md5_etag None)
         etag, copied_etag = md5_etag(head), md5_etag(copied)
         if (etag is not None and copied_etag is not None and "-" not in etag and copied_etag != etag
                 and size <= self.transfer.copy_threshold
                 and not holds_bytes(self._ref(dst), copied["ETag"], ETagHasher(), etag)):
-            raise IntegrityError(f"move {src} -> {dst}: the copy does not hold the source's bytes (its ETag "
-                                 f"{copied['ETag']}, the source's {etag}); source kept")
+            raise IntegrityError(f"{action} {src} -> {dst}: the copy does not hold the source's bytes (its ETag "
+                                 f"{copied['ETag']}, the source's {etag}){kept}")
+
+    def _rename(self, src: str, dst: str) -> None:
+        """Server-side copy, verified, then delete the source; any failure keeps the source."""
+        self._copy(src, dst, action="move")
         with self._errors(src, "move"):
-            client.delete_object(Bucket=self._bucket, Key=self._key(src))
+            self.client.delete_object(Bucket=self._bucket, Key=self._key(src))
+
+    def _remove_many(self, rels: list[str]) -> None:
+        delete_keys(self.client, self._bucket, [self._key(rel) for rel in rels], self.delete_batch_size)
 
     def _remove_all(self) -> int:
         client = self.client
@@ -548,24 +568,6 @@ class S3Broker(Broker):
             return None
         source = os.path.join(host_path, self._prefix).rstrip("/") if self._prefix else host_path
         return Volume(kind="bind", source=source, read_only=True)
-
-    def _filesystem(self) -> AbstractFileSystem:
-        try:
-            from .fs import workspace_filesystem
-        except ImportError as exc:  # pragma: no cover - s3fs is a core dependency
-            raise MissingDependency("broker.fs of an s3 workspace needs s3fs (pip install s3fs)") from exc
-        s3 = self.s3_config
-        options: dict[str, Any] = {"endpoint_url": client_endpoint(s3.endpoint_url),
-                                   "client_kwargs": {"region_name": s3.region_name} if s3.region_name else {},
-                                   "config_kwargs": {"connect_timeout": 10, "read_timeout": 60,
-                                                     "retries": {"mode": "standard",
-                                                                 "total_max_attempts": self.retry_attempts}}}
-        if self._credentials is not None:
-            options["key"] = self._credentials.access_key_id
-            options["secret"] = self._credentials.secret_access_key
-        elif self._policy is not None and not self._policy.ambient_credentials:
-            options["anon"] = True  # as the boto3 client: unsigned, the credential chain never consulted
-        return workspace_filesystem(self, options, f"{self._bucket}/{self._prefix}".rstrip("/"))
 
 
 def _access_problem(exc: Exception, bucket: str) -> str:

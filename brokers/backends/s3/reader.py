@@ -1,10 +1,9 @@
 """Streaming S3 reads: a seekable raw stream over GetObject, and verified downloads.
 
-The stream learns size and ETag with one HEAD, then holds one HTTP response at a time (a GET from the
-current position, started at the first read and again after a seek) and reads it in the caller's chunks (the
-buffer around it is bounded by ``buffer_size``). Every GET carries ``If-Match`` with the ETag, so a stream
-never mixes two versions of an object; a connection that breaks mid-stream is reopened once at the current
-position.
+The stream learns size and ETag with one HEAD; each read is then one GET of exactly the bytes asked (a bounded
+``Range``), which :class:`~brokers.core.reading.ReadStream` sizes with its read-ahead policy. Every GET carries
+``If-Match`` with the ETag, so a stream never mixes two versions of an object; an answer whose body breaks off is
+asked again once, from the byte reached.
 """
 
 from __future__ import annotations
@@ -15,13 +14,15 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
+from ...core.reading import ReadStream
 from ...core.retry import RetryPolicy
 from ...core.streams import PositionalReader, Progress
 from ...errors import IntegrityError, StorageUnavailable
 from .errors import s3_errors
 from .transfer import ETagHasher, ObjectRef, md5_etag
 
-__all__ = ["BODY_RETRY", "BodyBroke", "S3RawReader", "download_verified", "retry_bodies"]
+__all__ = ["BODY_RETRY", "READ_AHEAD", "BodyBroke", "S3RawReader", "download_verified", "open_stream",
+           "retry_bodies"]
 
 T = TypeVar("T")
 
@@ -36,8 +37,11 @@ BODY_RETRY = RetryPolicy(attempts=3, backoff=0.0)
 """How often an answer whose body broke off is asked for again (botocore retries requests, not bodies)."""
 _RESUME_RETRY = RetryPolicy(attempts=4, backoff=0.0)
 """A download whose connection broke mid-body is resumed up to three times."""
+READ_AHEAD = 2
+"""Full windows a sequential stream fetches in the background: each GET has a cost of its own (the first byte of
+an 8 MiB range came 14 ms after the request on s3rver), which two requests in flight hide (bench/bench_reads.py)."""
 _STREAM_RETRY = RetryPolicy(attempts=2, backoff=0.0)
-"""A stream whose connection broke is reopened once at the current position."""
+"""A stream read whose body broke off is asked again once, from the byte reached."""
 
 
 class BodyBroke(Exception):
@@ -55,62 +59,74 @@ def retry_bodies(fn: Callable[[int], T], policy: RetryPolicy = BODY_RETRY) -> T:
 
 
 class S3RawReader(PositionalReader):
-    """A readable, seekable raw stream over one S3 object (wrap it in :class:`io.BufferedReader`)."""
+    """A readable, seekable raw stream over one S3 object: one bounded GET per read, safe from several threads."""
 
     def __init__(self, ref: ObjectRef) -> None:
         with ref.errors("read"):
             head = ref.client().head_object(Bucket=ref.bucket, Key=ref.key)
         super().__init__(int(head["ContentLength"]), ref.path)
         self._ref = ref
-        self._body: Any = None
         self._etag: str = head.get("ETag", "")
 
-    def _open(self, position: int) -> None:
-        """Start a GET from ``position`` to the end (nothing is fetched before the first read, or a seek)."""
-        kwargs: dict[str, Any] = {"IfMatch": self._etag} if self._etag else {}
-        if position:
-            kwargs["Range"] = f"bytes={position}-"
-        ref = self._ref
-        with ref.errors("read"):
-            self._body = ref.client().get_object(Bucket=ref.bucket, Key=ref.key, **kwargs)["Body"]
-
-    def _close_body(self) -> None:
-        if self._body is not None:
-            try:
-                self._body.close()
-            except Exception:  # closing a dead connection cannot fail usefully
-                log.debug("closing an S3 response body failed", exc_info=True)
-            self._body = None
-
-    def _moved(self, position: int) -> None:
-        del position
-        self._close_body()
-
     def _read_into(self, view: memoryview, position: int) -> int:
-        if position >= self._size:
-            return 0
+        """Fetch ``[position, position + len(view))`` (cut at the end) with one ranged GET into ``view``."""
+        done = 0
 
-        def read(attempt: int) -> bytes:
+        def put(chunk: bytes) -> None:
+            nonlocal done
+            view[done:done + len(chunk)] = chunk
+            done += len(chunk)
+
+        self._get(position, position + len(view), put)
+        return done
+
+    def read_at(self, position: int, size: int) -> bytes:
+        """Fetch ``size`` bytes from ``position`` (fewer at the end) with one ranged GET."""
+        chunks: list[bytes] = []
+        self._get(position, position + size, chunks.append)
+        return b"".join(chunks)
+
+    def _get(self, start: int, end: int, put: Callable[[bytes], None]) -> None:
+        """GET ``[start, end)`` (cut at the object's end) with If-Match, handing the body to ``put`` in pieces.
+
+        A body that breaks off is asked again once, from the byte reached.
+        """
+        end = min(end, self._size)
+        if start >= end:
+            return
+        ref, reached = self._ref, start
+        kwargs: dict[str, Any] = {"IfMatch": self._etag} if self._etag else {}
+
+        def fetch(attempt: int) -> None:
+            nonlocal reached
             if attempt > 1:
-                log.debug("S3 stream of %s broke at byte %d; reopening", self._ref.path, position)
+                log.debug("S3 stream of %s broke at byte %d; asking again", ref.path, reached)
+            with ref.errors("read"):  # a failing request has been retried by botocore already
+                body = ref.client().get_object(Bucket=ref.bucket, Key=ref.key, Range=f"bytes={reached}-{end - 1}",
+                                               **kwargs)["Body"]
             try:
-                if self._body is None:
-                    self._open(position)
-                with self._ref.errors("read"):
-                    data: bytes = self._body.read(len(view))
-                return data
-            except StorageUnavailable:
-                self._close_body()
-                raise
+                with ref.errors("read"):
+                    while reached < end and (chunk := body.read(min(_PIPE_CHUNK, end - reached))):
+                        put(chunk)
+                        reached += len(chunk)
+            except StorageUnavailable as exc:  # botocore retries a request, not a body cut short: ask again
+                raise BodyBroke from exc
+            finally:
+                _close_quietly(body)
 
-        data = _STREAM_RETRY.run(read, retry_if=lambda exc: isinstance(exc, StorageUnavailable))
-        view[:len(data)] = data
-        return len(data)
+        retry_bodies(fetch, _STREAM_RETRY)
 
-    def close(self) -> None:
-        """Close the stream and the response body it holds."""
-        self._close_body()
-        super().close()
+
+def open_stream(ref: ObjectRef, buffer_size: int) -> ReadStream:
+    """The file object of ``open(path, "rb")``: one HEAD now, then bounded GETs sized by the read-ahead policy."""
+    return ReadStream(S3RawReader(ref), buffer_size, ahead=READ_AHEAD)
+
+
+def _close_quietly(body: Any) -> None:
+    try:
+        body.close()
+    except Exception:  # closing a dead connection cannot fail usefully
+        log.debug("closing an S3 response body failed", exc_info=True)
 
 
 def download_verified(ref: ObjectRef, out: IO[bytes], progress: Progress | None = None) -> int:

@@ -14,7 +14,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, BinaryIO, TypeVar
+from typing import IO, BinaryIO, TypeVar
 
 from ...errors import BrokerError, FileNotFound, IntegrityError, WorkspaceNotFound
 from ...paths import open_beneath, resolve_local
@@ -24,9 +24,6 @@ from ..streams import TEMP_PREFIX, Progress, committing
 from .io import kernel_copy, pread_range
 from .usage import walk_tree
 from .writer import LocalWriter
-
-if TYPE_CHECKING:
-    from fsspec import AbstractFileSystem
 
 __all__ = ["LocalFiles"]
 
@@ -330,10 +327,3 @@ class LocalFiles:
         """Return the confined local path of a regular file, or None."""
         path = self.path(rel)
         return path if os.path.isfile(path) else None
-
-    def filesystem(self) -> AbstractFileSystem:
-        """An fsspec filesystem rooted at the directory."""
-        from fsspec.implementations.dirfs import DirFileSystem
-        from fsspec.implementations.local import LocalFileSystem
-
-        return DirFileSystem(path=self.root, fs=LocalFileSystem())

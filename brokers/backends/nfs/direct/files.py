@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import posixpath
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
+from ....core.reading import ReadStream
 from ....core.streams import COPY_CHUNK, TEMP_PREFIX, Progress, Writer, download_stream, upload_file
 from ....core.tally import Tally
 from ....core.umask import current_umask
@@ -177,14 +177,13 @@ class DirectFiles:
             raise self._check_file(rel, exc) from exc.__cause__
 
     def reader(self, rel: str, buffer_size: int) -> BinaryIO:
-        """Open a streaming reader (``io.BufferedReader`` with a ``buffer_size`` buffer)."""
+        """Open a streaming reader (the shared ``ReadStream``: read-ahead of at most ``buffer_size`` bytes)."""
         info = self.info(rel)
         try:
             pinned = Pinned(self.pool, rel, self.pool.remote(rel), "rb")
         except BrokerError as exc:
             raise self._check_file(rel, exc) from exc.__cause__
-        raw = RawReader(pinned, info.size, rel)
-        return io.BufferedReader(raw, buffer_size=max(buffer_size, 1))
+        return cast(BinaryIO, ReadStream(RawReader(pinned, info.size, rel), buffer_size))
 
     def writer(self, rel: str) -> Writer:
         """Start an atomic write (temporary file in the same directory)."""
@@ -342,8 +341,4 @@ class DirectFiles:
     def local_file(self, rel: str) -> str | None:
         """Nothing is mounted in direct mode: no file can be read in place."""
         del rel
-        return None
-
-    def filesystem(self) -> None:
-        """No native fsspec filesystem: the generic view of the broker serves."""
         return None

@@ -161,7 +161,7 @@ def handle_close_quietly(handle: Any) -> None:
 
 
 class RawReader(PositionalReader):
-    """Positional reads from one open file; wrapped in ``io.BufferedReader`` (the bounded buffer)."""
+    """Positional reads from one open file, one READ of at most :data:`READ_CHUNK` a call (wrap in ``ReadStream``)."""
 
     def __init__(self, pinned: Pinned, size: int, name: str) -> None:
         super().__init__(size, name)
@@ -170,6 +170,10 @@ class RawReader(PositionalReader):
     def _read_into(self, view: memoryview, position: int) -> int:
         chunk = view[:READ_CHUNK]
         return int(self._pinned.call(lambda f: f.readinto_at(chunk, position)))
+
+    def read_at(self, position: int, size: int) -> bytes:
+        """Read ``size`` bytes from ``position`` (fewer only at the end): the client's own bytes, not a copy."""
+        return self._pinned.call(lambda f: read_range(f, position, size))
 
     def close(self) -> None:
         """Close the stream and its open file."""
