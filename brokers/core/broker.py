@@ -297,11 +297,7 @@ class Broker(abc.ABC):
         Raises:
             FileNotFound: ``src`` does not exist.
         """
-        src_rel, dst_rel = normalize(src), normalize(dst)
-        if src_rel == dst_rel:
-            self._info(src_rel)
-            return
-        self._rename(src_rel, dst_rel)
+        self._between(src, dst, self._rename)
 
     def copy(self, src: str, dst: str) -> None:
         """Copy a file within the workspace, replacing ``dst`` atomically (server-side where the store can).
@@ -311,11 +307,15 @@ class Broker(abc.ABC):
         Raises:
             FileNotFound: ``src`` does not exist.
         """
+        self._between(src, dst, self._copy)
+
+    def _between(self, src: str, dst: str, operation: Callable[[str, str], None]) -> None:
+        """Check both paths, then run a move or copy; onto itself it only checks that the file exists."""
         src_rel, dst_rel = normalize(src), normalize(dst)
         if src_rel == dst_rel:
             self._info(src_rel)
             return
-        self._copy(src_rel, dst_rel)
+        operation(src_rel, dst_rel)
 
     def entries(self, prefix: str = "") -> Iterator[FileInfo | str]:
         """Iterate over what is directly under ``prefix``: a :class:`FileInfo` per file, a path per sub-folder.
