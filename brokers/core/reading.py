@@ -251,7 +251,7 @@ class ReadStream(io.BufferedIOBase):
             return done
         if self._direct(want - done):  # straight into the caller's memory
             self._go_direct(want - done)
-            got = self._pull(view[done:want], self._pos)
+            got = self.raw.readinto_at(view[done:want], self._pos)
             self._fetched_to = self._pos + got
             self._pos += got
         else:
@@ -321,13 +321,3 @@ class ReadStream(io.BufferedIOBase):
 
     def _set_buffer(self, data: bytes, at: int) -> None:
         self._data, self._view, self._data_at = data, memoryview(data), at
-
-    def _pull(self, view: memoryview, position: int) -> int:
-        """Fill ``view`` with the file's bytes from ``position`` (the source may answer in pieces)."""
-        done = 0
-        while done < len(view):
-            count = self.raw.readinto_at(view[done:], position + done)
-            if not count:  # the file ends earlier than when it was opened
-                break
-            done += count
-        return done

@@ -194,9 +194,7 @@ class PositionalReader(io.RawIOBase):
         target = base + offset
         if target < 0:
             raise ValueError("negative seek position")
-        if target != self._pos:
-            self._moved(target)
-            self._pos = target
+        self._pos = target
         return self._pos
 
     def readinto(self, buffer: Any) -> int:
@@ -209,22 +207,21 @@ class PositionalReader(io.RawIOBase):
         return count
 
     def readinto_at(self, buffer: Any, position: int) -> int:
-        """Read into ``buffer`` from ``position``, leaving the stream's position alone; return how many bytes."""
+        """Fill ``buffer`` from ``position`` (fewer bytes only at the end; the source may answer in pieces).
+
+        The stream's position is left alone. Returns how many bytes were read.
+        """
         view = memoryview(buffer).cast("B")
-        return self._read_into(view, position) if len(view) else 0
+        done = 0
+        while done < len(view) and (count := self._read_into(view[done:], position + done)):
+            done += count
+        return done
 
     def read_at(self, position: int, size: int) -> bytes:
         """Read ``size`` bytes from ``position`` (fewer only at the end), leaving the stream's position alone."""
         data = bytearray(size)
-        view, done = memoryview(data), 0
-        while done < size and (count := self._read_into(view[done:], position + done)):
-            done += count
-        return bytes(view[:done])
+        return bytes(memoryview(data)[:self.readinto_at(data, position)])
 
     @abc.abstractmethod
     def _read_into(self, view: memoryview, position: int) -> int:
         """Fill the start of ``view`` with bytes from ``position``; return how many (0 at the end)."""
-
-    def _moved(self, position: int) -> None:
-        """The position jumps to ``position`` (a subclass may drop a stream it had open)."""
-        del position

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from glob import has_magic
 from typing import Any
@@ -153,7 +154,29 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
         try:
             return self.broker.info(rel)
         except FileNotFound as exc:
-            raise FileNotFoundError(f"no file or folder {path!r} in {self.broker.describe()}") from exc
+            raise self._missing(path) from exc
+
+    def _missing(self, path: Any) -> FileNotFoundError:
+        return FileNotFoundError(f"no file or folder {path!r} in {self.broker.describe()}")
+
+    def _refuse_existing(self, rel: str, path: Any) -> None:
+        """``FileExistsError`` if ``rel`` is a file (exclusive modes check before they write)."""
+        if self.broker.exists(rel):
+            raise FileExistsError(f"{path!r} exists in {self.broker.describe()}")
+
+    def _holds_files(self, rel: str) -> bool:
+        """Whether a file lies below the folder ``rel`` (one listing request, stopped at the first file)."""
+        return next(iter(self.broker.list(rel)), None) is not None
+
+    def _unless_folder(self, rel: str, action: Callable[[], object]) -> bool:
+        """Run a file ``action`` and return True; return False if ``rel`` is a folder, not a file."""
+        try:
+            action()
+        except FileNotFound:
+            if not self.isdir(rel):
+                raise
+            return False
+        return True
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         """A file's details, or a folder's (a folder exists when a file lies below it; the root always does)."""
@@ -162,14 +185,14 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return self._folder("")
         with contextlib.suppress(FileNotFound):
             return self._file(self.broker.info(rel))
-        if next(iter(self.broker.list(rel)), None) is not None:
+        if self._holds_files(rel):
             return self._folder(rel)
-        raise FileNotFoundError(f"no file or folder {path!r} in {self.broker.describe()}")
+        raise self._missing(path)
 
     def isdir(self, path: str) -> bool:
         """True for the root and for a folder with a file below it (one listing request, no lookup of a file)."""
         rel = self._rel(path)
-        return not rel or next(iter(self.broker.list(rel)), None) is not None
+        return not rel or self._holds_files(rel)
 
     def find(self, path: str, maxdepth: int | None = None, withdirs: bool = False, detail: bool = False,
              **kwargs: Any) -> Any:
@@ -213,8 +236,8 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return self.broker.open(rel, "rb", buffer_size=block_size or COPY_CHUNK)
         if mode not in ("wb", "xb", "ab"):
             raise ValueError(f"mode must be 'rb', 'wb', 'xb' or 'ab', not {mode!r}")
-        if mode == "xb" and self.broker.exists(rel):
-            raise FileExistsError(f"{path!r} exists in {self.broker.describe()}")
+        if mode == "xb":
+            self._refuse_existing(rel, path)
         stream = self.broker.open(rel, "wb", buffer_size=block_size or COPY_CHUNK)
         assert isinstance(stream, WriteStream)
         if mode == "ab":  # the old content, then the new, committed as one atomic write
@@ -231,18 +254,18 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         """A whole file or the bytes ``[start, end)`` (negative: from the end), fetching only those bytes."""
         rel = self._rel(path, allow_root=False)
-        if (start is None or start >= 0) and (end is None or end >= 0):
-            begin = start or 0
-            if end is not None and end <= begin:
-                self.broker.info(rel)
-                return b""
-            return self.broker.read_bytes(rel, begin, end)
-        size = self.broker.info(rel).size
-        begin = _absolute(start, size) or 0
-        stop = _absolute(end, size)
+        begin, stop = self._offsets(rel, start, end)
         if stop is not None and stop <= begin:
+            self.broker.info(rel)  # an empty range of a missing file is still FileNotFound
             return b""
         return self.broker.read_bytes(rel, begin, stop)
+
+    def _offsets(self, rel: str, start: int | None, end: int | None) -> tuple[int, int | None]:
+        """Positions of fsspec's ``start``/``end`` (None, or negative: from the end); the size is asked if needed."""
+        if (start is not None and start < 0) or (end is not None and end < 0):
+            size = self.broker.info(rel).size
+            start, end = _absolute(start, size), _absolute(end, size)
+        return start or 0, end
 
     def cat_ranges(self, paths: list[str], starts: Any, ends: Any, max_gap: int | None = None,
                    on_error: str = "return", **kwargs: Any) -> list[Any]:
@@ -259,10 +282,7 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
         for index, (path, start, end) in enumerate(zip(paths, starts, ends, strict=True)):
             try:
                 rel = self._rel(path, allow_root=False)
-                if (start is not None and start < 0) or (end is not None and end < 0):
-                    size = self.broker.info(rel).size
-                    start, end = _absolute(start, size), _absolute(end, size)
-                wanted.append((index, rel, start or 0, end))
+                wanted.append((index, rel, *self._offsets(rel, start, end)))
             except (BrokerError, OSError, ValueError) as exc:
                 out[index] = exc
         merged = merge_offset_ranges([w[1] for w in wanted], [w[2] for w in wanted], [w[3] for w in wanted],
@@ -328,25 +348,15 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
             with self.broker.open(rel, "rb") as stream:
                 copy_stream(stream, outfile)
             return
-        if not rel or not self._download_unless_folder(rel, lpath):
+        if not rel or not self._unless_folder(rel, lambda: self.broker.download(rel, lpath)):
             os.makedirs(lpath, exist_ok=True)
-
-    def _download_unless_folder(self, rel: str, lpath: str) -> bool:
-        """Download a file and return True; return False if ``rel`` is a folder (FileNotFound otherwise)."""
-        try:
-            self.broker.download(rel, lpath)
-        except FileNotFound:
-            if not self.isdir(rel):
-                raise
-            return False
-        return True
 
     # ------------------------------------------------------------------ writing
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         """Write a whole file atomically (``mode="create"``: only if it does not exist yet)."""
         rel = self._rel(path, allow_root=False)
-        if mode == "create" and self.broker.exists(rel):
-            raise FileExistsError(f"{path!r} exists in {self.broker.describe()}")
+        if mode == "create":
+            self._refuse_existing(rel, path)
         self.broker.write_bytes(rel, value)
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite",
@@ -355,20 +365,15 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if os.path.isdir(lpath):
             return
         rel = self._into(lpath, rpath)
-        if mode == "create" and self.broker.exists(rel):
-            raise FileExistsError(f"{rpath!r} exists in {self.broker.describe()}")
+        if mode == "create":
+            self._refuse_existing(rel, rpath)
         self.broker.upload(lpath, rel)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy a file (server-side where the store can); copying a folder by itself has nothing to do."""
         source = self._rel(path1)
-        if not source:
-            return
-        try:
-            self.broker.copy(source, self._into(source, path2))
-        except FileNotFound:
-            if not self.isdir(source):
-                raise
+        if source:
+            self._unless_folder(source, lambda: self.broker.copy(source, self._into(source, path2)))
 
     def mv(self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None,
            **kwargs: Any) -> None:
@@ -429,12 +434,12 @@ class BrokerFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 return [name for name, entry in found.items() if entry["type"] == "file"]
         elif not rel or self.isdir(rel):
             raise IsADirectoryError(f"{rel or '/'!r} is a folder: rm(..., recursive=True) deletes it")
-        raise FileNotFoundError(f"no file or folder {rel!r} in {self.broker.describe()}")
+        raise self._missing(rel)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty folder: nothing to do (a folder with files in it is an error)."""
         rel = self._rel(path)
-        if rel and next(iter(self.broker.list(rel)), None) is not None:
+        if rel and self._holds_files(rel):
             raise OSError(f"folder {path!r} in {self.broker.describe()} is not empty")
 
     def invalidate_cache(self, path: str | None = None) -> None:

@@ -320,26 +320,23 @@ class S3Broker(Broker):
         return self._file_info(rel, int(head["ContentLength"]), head.get("LastModified"), head.get("ETag"))
 
     def _iter(self, prefix: str, recursive: bool) -> Iterator[FileInfo]:
-        list_prefix = self._key(prefix) + "/" if prefix else self._prefix
-        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": list_prefix,
-                                  "PaginationConfig": {"PageSize": self.list_page_size}}
-        if not recursive:
-            kwargs["Delimiter"] = "/"
-        with self._errors(prefix or None, "list"):
-            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
-                for item in page.get("Contents", []):
-                    rel = item["Key"][len(self._prefix):]
-                    if not rel or rel.endswith("/") or not _is_workspace_path(rel):
-                        continue
-                    yield self._file_info(rel, int(item["Size"]), item.get("LastModified"), item.get("ETag"))
+        for entry in self._listing(prefix, one_level=not recursive):
+            if isinstance(entry, FileInfo):
+                yield entry
 
     def _entries(self, prefix: str) -> Iterator[FileInfo | str]:
         """One level of a delimited listing: files, and the common prefixes as sub-folders."""
+        return self._listing(prefix, one_level=True)
+
+    def _listing(self, prefix: str, one_level: bool) -> Iterator[FileInfo | str]:
+        """List under ``prefix``: every file, or (``one_level``) the files and sub-folders directly under it."""
         list_prefix = self._key(prefix) + "/" if prefix else self._prefix
+        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": list_prefix,
+                                  "PaginationConfig": {"PageSize": self.list_page_size}}
+        if one_level:
+            kwargs["Delimiter"] = "/"
         with self._errors(prefix or None, "list"):
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                    Bucket=self._bucket, Prefix=list_prefix, Delimiter="/",
-                    PaginationConfig={"PageSize": self.list_page_size}):
+            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
                 for common in page.get("CommonPrefixes", []):
                     rel = common["Prefix"][len(self._prefix):].rstrip("/")
                     if _is_workspace_path(rel):
