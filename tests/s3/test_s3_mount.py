@@ -105,6 +105,29 @@ def test_broken_mount_falls_back_to_s3(make_s3_broker, s3_mount, s3_server, capl
     assert any("through S3 instead" in r.getMessage() for r in caplog.records)
 
 
+def test_a_file_gone_from_the_mount_after_its_open_is_read_through_s3(make_s3_broker, s3_mount, s3_server,
+                                                                        monkeypatch):
+    """s3fs-fuse can answer fstat on an open file with ENOENT once the object changed or went (seen in CI): the
+    read goes through S3, which knows whether the object is there."""
+    broker = make_s3_broker(host_path=s3_mount.path)
+    broker.write_bytes("f", b"0123456789")
+    fstat = os.fstat
+
+    def gone(fd: int) -> os.stat_result:
+        if os.path.realpath(f"/proc/self/fd/{fd}").startswith(os.path.realpath(s3_mount.path)):
+            raise FileNotFoundError(2, "No such file or directory")
+        return fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", gone)
+    mark = s3_server.mark()
+    assert broker.read_bytes("f", 3, 6) == b"345"
+    assert broker.local_path("f") is None
+    assert [r.range for r in s3_server.since(mark) if r.by_broker and r.method == "GET"] == ["bytes=3-5"]
+    broker.delete("f")
+    with pytest.raises(brokers.FileNotFound):
+        broker.read_bytes("f", 0, 3)
+
+
 def link_object(s3_client, bucket: str, key: str, target: str) -> None:
     """An object s3fs-fuse shows as a symbolic link (its mode metadata says so; its bytes are the target)."""
     s3_client.put_object(Bucket=bucket, Key=key, Body=target.encode(), Metadata={"mode": str(0o120777)})

@@ -284,6 +284,11 @@ class S3Broker(Broker):
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
+            try:  # a FUSE mount can fail this too: the object went from the store after the open (ENOENT)
+                st = os.fstat(fd)
+            except OSError:
+                os.close(fd)
+                raise
         except (PathOutsideWorkspace, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
                 log.debug("%s is not in the mount; asking S3", rel)
@@ -295,7 +300,6 @@ class S3Broker(Broker):
                             root, exc.strerror or type(exc).__name__)
             return None
         try:
-            st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode):
                 with self._errors(rel, "read"):
                     head = self.client.head_object(Bucket=self._bucket, Key=self._key(rel))
