@@ -336,3 +336,11 @@ def test_an_argument_with_a_newline_stays_on_one_line(capsysbinary, cfg, tmp_pat
     assert (code, err) == (2, "brokers validate: unrecognized arguments: x\\ry\n")
     assert run(capsysbinary, "cp", cfg, "ws:", "--", "--") == (
         2, "", "brokers cp: the following arguments are required: dst\n")
+
+
+@pytest.mark.parametrize("option", ["--docker", "--kubernetes", "--mount"])
+def test_volume_with_an_empty_target_is_a_usage_error(capsysbinary, cfg, option):
+    """Found by the fuzz test: ``--docker ""`` fell through to ``--mount`` and crashed on its missing target."""
+    code, out, err = run(capsysbinary, "volume", cfg, option, "")
+    assert (code, out) == (2, "")
+    assert f"{option}: must not be empty" in err and "Traceback" not in err and "unexpected error" not in err

@@ -90,6 +90,13 @@ def byte_range(text: str) -> tuple[int, int | None]:
     return a, b
 
 
+def non_empty(text: str) -> str:
+    """An option's value that must hold something (a mount target, a volume name)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def open_broker(config: str) -> Broker:
     """Return the broker of a configuration file (``-``: read it from stdin).
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..errors import BrokerError, WorkspaceNotFound
-from .common import add_command, human_size, open_broker
+from .common import add_command, human_size, non_empty, open_broker
 
 __all__ = ["register"]
 
@@ -36,9 +36,9 @@ def cmd_volume(args: argparse.Namespace, out: IO[str]) -> int:
         raise BrokerError(f"this {broker.broker_type} workspace has no host_path: there is no volume to mount")
     if volume.kind == "bind" and not os.path.isdir(volume.source):  # a bind of nothing: docker and Kubernetes refuse
         raise WorkspaceNotFound(volume.source)
-    if args.docker:
+    if args.docker is not None:
         out.write(f"--mount {volume.docker_mount(args.docker)}\n")
-    elif args.kubernetes:
+    elif args.kubernetes is not None:
         out.write(json.dumps(volume.kubernetes_volume(args.kubernetes), indent=2) + "\n")
     else:
         out.write(" ".join(volume.mount_argv(args.mount)) + "\n")
@@ -54,7 +54,8 @@ def register(sub: Any) -> None:
 
     p = add_command(sub, "volume", "how a job mounts the workspace")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--docker", metavar="TARGET", help="a docker run --mount option mounting at TARGET")
-    which.add_argument("--kubernetes", metavar="NAME", help="a Kubernetes pod volume named NAME")
-    which.add_argument("--mount", metavar="TARGET", help="the mount command line for this machine")
+    which.add_argument("--docker", metavar="TARGET", type=non_empty,
+                       help="a docker run --mount option mounting at TARGET")
+    which.add_argument("--kubernetes", metavar="NAME", type=non_empty, help="a Kubernetes pod volume named NAME")
+    which.add_argument("--mount", metavar="TARGET", type=non_empty, help="the mount command line for this machine")
     p.set_defaults(run=cmd_volume)
