@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from brokers import __version__
 
@@ -18,9 +19,10 @@ from .api.errors import install_handlers
 from .api.openapi import install_openapi
 from .api.v6.routes import router
 from .db import make_engine, make_sessions, upgrade
-from .db.models import Workspace
+from .db.models import Workspace, WorkspaceHistory
 from .security import SecretBox, TokenChecker, secret_paths
 from .settings import Settings, hide_password
+from .store.users import Actor, ensure_service_user
 from .usage import UsageRefresher
 
 __all__ = ["create_app"]
@@ -38,17 +40,28 @@ and usage contact only the S3 endpoints the deployment allows, and sign only wit
 """
 
 
-def _reseal(state: ServiceState) -> None:
-    """Encrypt secrets stored in plain text (or under an older key) with the current secret key."""
-    if not state.box.enabled:
+def _reseal(box: SecretBox, sessions: sessionmaker[Session]) -> None:
+    """Encrypt secrets stored in plain text (or under an older key) with the current key, history included."""
+    if not box.enabled:
         return
-    with state.sessions() as session, session.begin():
-        for ws in session.scalars(select(Workspace)):
-            stored = json.loads(ws.configuration)
+    with sessions() as session, session.begin():
+        for ws in session.scalars(select(Workspace).where(Workspace.configuration.is_not(None))):
+            stored = json.loads(ws.configuration or "null")
             if any(True for _ in secret_paths(stored)):
-                sealed = state.box.seal(stored)
+                sealed = box.seal(stored)
                 if sealed != stored:
                     ws.configuration = json.dumps(sealed)
+        for item in session.scalars(select(WorkspaceHistory)):
+            stored = item.state.get("configuration")
+            if any(True for _ in secret_paths(stored)):
+                sealed = box.seal(stored)
+                if sealed != stored:
+                    item.state = {**item.state, "configuration": sealed}
+
+
+def _service_actor(sessions: sessionmaker[Session]) -> Actor:
+    with sessions() as session, session.begin():
+        return ensure_service_user(session)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,9 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     box = SecretBox(settings.secret_keys)
     refresher = UsageRefresher(sessions, box, interval=settings.usage_interval, timeout=settings.usage_timeout,
                                workers=settings.usage_workers, policy=settings.access_policy)
+    _reseal(box, sessions)
     state = ServiceState(settings=settings, sessions=sessions, box=box, refresher=refresher,
-                         tokens=TokenChecker(settings.tokens))
-    _reseal(state)
+                         tokens=TokenChecker(settings.tokens), service_actor=_service_actor(sessions))
     if not state.tokens.configured:
         log.warning("no access tokens configured: the service is read-only%s",
                     "" if settings.public_reads else " and every read is refused (use --public-reads)")

@@ -58,6 +58,8 @@ class Settings:
         nfs_server_allow: NFS servers the service may connect to itself (direct mode, as its own uid/gid):
             host names, IPs, ``*.domain`` or ``*``. Empty: none; exports mounted on the service's machine are
             always used.
+        high_disk_usage: The fraction of ``total_size`` above which the management API reports
+            ``high_disk_usage: 1`` (0.9: more than 90 % used).
 
     Raises:
         ValueError: An endpoint pattern is not valid.
@@ -74,10 +76,13 @@ class Settings:
     s3_endpoint_allow: tuple[str, ...] = ()
     s3_ambient_credentials: bool = False
     nfs_server_allow: tuple[str, ...] = ()
+    high_disk_usage: float = 0.9
     access_policy: AccessPolicy = field(init=False, repr=False, compare=False)
     """What the service's brokers may reach (built from the two fields above; the patterns are checked here)."""
 
     def __post_init__(self) -> None:
+        if not 0 < self.high_disk_usage <= 1:
+            raise ValueError(f"high_disk_usage must be a fraction in (0, 1], not {self.high_disk_usage!r}")
         object.__setattr__(self, "s3_endpoint_allow", tuple(self.s3_endpoint_allow))
         object.__setattr__(self, "nfs_server_allow", tuple(self.nfs_server_allow))
         object.__setattr__(self, "access_policy", AccessPolicy(endpoint_allow=self.s3_endpoint_allow,
@@ -91,7 +96,7 @@ class Settings:
                 f"usage_timeout={self.usage_timeout}, usage_workers={self.usage_workers}, "
                 f"s3_endpoint_allow={self.s3_endpoint_allow!r}, "
                 f"s3_ambient_credentials={self.s3_ambient_credentials}, "
-                f"nfs_server_allow={self.nfs_server_allow!r})")
+                f"nfs_server_allow={self.nfs_server_allow!r}, high_disk_usage={self.high_disk_usage})")
 
     @property
     def url(self) -> str:

@@ -144,7 +144,8 @@ class UsageRefresher:
             return
         stale_before = utcnow() - timedelta(seconds=self.interval)
         query = (select(Workspace.id, Workspace.configuration)
-                 .where(or_(Workspace.id.in_(wanted) if wanted else false(),
+                 .where(Workspace.configuration.is_not(None), Workspace.trashed.is_(None),
+                        or_(Workspace.id.in_(wanted) if wanted else false(),
                             Workspace.is_active.is_(True) & or_(Workspace.usage_measured.is_(None),
                                                                 Workspace.usage_measured < stale_before)))
                  .order_by(Workspace.usage_measured.is_not(None), Workspace.usage_measured, Workspace.id)
@@ -166,9 +167,11 @@ class UsageRefresher:
             for ws_id in wanted - {r[0] for r in rows}:
                 self._state.wanted.discard(ws_id)  # deleted meanwhile
 
-    def _measure(self, ws_id: int, text: str) -> None:
+    def _measure(self, ws_id: int, text: str | None) -> None:
         ok = False
         try:
+            if text is None:
+                return  # the workspace lost its configuration meanwhile: nothing to measure
             config = self._box.open(json.loads(text))
             usage = get_broker(config, policy=self._policy).usage()
             with self._sessions() as session, session.begin():

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..problems import ApiError
+
 __all__ = ["ApiError", "error_response", "install_handlers", "read_json"]
 
 log = logging.getLogger(__name__)
@@ -31,32 +33,6 @@ _WORDS = {"bool_type": "must be true or false", "string_type": "must be a string
           "model_type": "must be a JSON object", "list_type": "must be a list", "missing": "is required",
           "extra_forbidden": "is not a known field", "json_invalid": "is not valid JSON",
           "string_too_short": "must not be empty", "string_pattern_mismatch": "has an invalid format"}
-
-
-class ApiError(Exception):
-    """A refusal with an HTTP status and the fields at fault.
-
-    Args:
-        status: HTTP status code.
-        detail: One-line summary.
-        errors: Items ``{name, description, field, location}``.
-        headers: Extra response headers.
-    """
-
-    def __init__(self, status: int, detail: str, errors: Sequence[dict[str, str]] = (),
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = list(errors)
-        self.headers = headers
-
-    @classmethod
-    def one(cls, status: int, name: str, description: str, field: str, location: str = "body",
-            headers: dict[str, str] | None = None) -> ApiError:
-        """Build an error about a single field."""
-        return cls(status, description, [{"name": name, "description": description, "field": field,
-                                          "location": location}], headers)
 
 
 def read_json(raw: bytes) -> tuple[Any, str | None]:

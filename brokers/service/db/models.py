@@ -1,19 +1,34 @@
-"""The database model: one table, ``workspace``."""
+"""The database model: workspaces, their tags and history, and the users who own and change them."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Dialect, Integer, String, Text, TypeDecorator, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "UTCDateTime", "Workspace", "utcnow"]
+__all__ = ["SERVICE_USER", "Base", "UTCDateTime", "User", "Workspace", "WorkspaceHistory", "WorkspaceTag", "utcnow"]
 
 NAME_LENGTH = 50
 TITLE_LENGTH = 100
 DESCRIPTION_LENGTH = 500
 BASE_URL_LENGTH = 1000
+USER_NAME_LENGTH = 100
+SERVICE_USER = "service"
+"""The built-in admin user the service's own tokens (``--token``) act as; it owns workspaces created before users."""
 
 
 def utcnow() -> datetime:
@@ -48,11 +63,26 @@ class Base(DeclarativeBase):
     """Declarative base of the service's tables."""
 
 
-class Workspace(Base):
-    """A registered workspace.
+class User(Base):
+    """Someone who owns and changes workspaces. ``token_digest`` is the SHA-256 of their token (never the token)."""
 
-    ``configuration`` holds the configuration as JSON text; S3 secrets in it are Fernet tokens when a secret key
-    is configured. ``used_size``/``total_size``/``usage_measured`` are the last background measurement.
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(USER_NAME_LENGTH), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Workspace(Base):
+    """A registered workspace, as every API sees it.
+
+    ``configuration`` holds the storage configuration as JSON text (None: the workspace has no storage yet); S3
+    secrets in it are Fernet tokens when a secret key is configured. ``used_size``/``total_size``/
+    ``usage_measured`` are the last background measurement. ``trashed`` is when it went to the trash (None: it
+    is live). ``version`` grows by one with every change (the ``ETag``).
     """
 
     __tablename__ = "workspace"
@@ -64,10 +94,57 @@ class Workspace(Base):
     description: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
     base_url: Mapped[str | None] = mapped_column(String(BASE_URL_LENGTH))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    configuration: Mapped[str] = mapped_column(Text)
+    configuration: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deprecated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     used_size: Mapped[int | None] = mapped_column(BigInteger)
     total_size: Mapped[int | None] = mapped_column(BigInteger)
     usage_measured: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    frontend_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    inputs: Mapped[list[int]] = mapped_column(JSON, default=list)
+    dawg_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    continue_on_failure: Mapped[bool] = mapped_column(Boolean, default=False)
+    trashed: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    last_activity: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    tag_rows: Mapped[list[WorkspaceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin",
+                                                        order_by="WorkspaceTag.tag_id")
+
+    @property
+    def tags(self) -> list[int]:
+        """The workspace's tag ids, in order."""
+        return [row.tag_id for row in self.tag_rows]
+
+    @tags.setter
+    def tags(self, values: list[int]) -> None:
+        self.tag_rows = [WorkspaceTag(tag_id=value) for value in dict.fromkeys(values)]
+
+
+class WorkspaceTag(Base):
+    """One tag id of a workspace (a table, so that lists filter by tag in SQL on every database)."""
+
+    __tablename__ = "workspace_tag"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+
+
+class WorkspaceHistory(Base):
+    """The full state of a workspace after one change, who made it and how (``create``, ``edit``, ``trash``...).
+
+    The state's configuration is sealed like the live one. History rows are never changed: a revert is a new row.
+    """
+
+    __tablename__ = "workspace_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)

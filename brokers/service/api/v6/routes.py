@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from brokers.config import mask_secrets
 from brokers.registry import validate_configuration
 
-from ...db.models import NAME_LENGTH, Workspace, utcnow
+from ...db.models import Workspace
 from ...security import SecretError, keep_masked_secrets
+from ...store import workspaces as store
+from ...store.users import Actor
 from ..deps import ServiceState, get_state, require_read, require_write
 from ..errors import ApiError, read_json, validation_items
 from .queries import ORDER_FIELDS, order_by, time_filters
@@ -32,23 +31,16 @@ from .schemas import (
     clean_text,
 )
 
-__all__ = ["router", "slugify"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["workspaces"])
 
-_MAX_ID = 2**31 - 1
 _MAX_NAMES = 500
 _ERR = {"model": ErrorBody}
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR}
 _ONE_ERRORS: dict[int | str, dict[str, Any]] = {**_READ_ERRORS, 404: _ERR}
+_ETAG = {"ETag": {"description": "The workspace's version, for If-Match", "schema": {"type": "string"}}}
 NameQuery = Annotated[str, AfterValidator(clean_text)]
-
-
-def slugify(title: str) -> str:
-    """Return the stable name derived from a title: lower-case ASCII words joined by ``-`` (``raw-source``)."""
-    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug[:NAME_LENGTH].rstrip("-") or "workspace"
 
 
 def _summary(ws: Workspace) -> dict[str, Any]:
@@ -59,51 +51,17 @@ def _summary(ws: Workspace) -> dict[str, Any]:
 
 
 def _detail(ws: Workspace) -> dict[str, Any]:
-    return {**_summary(ws), "configuration": mask_secrets(json.loads(ws.configuration))}
-
-
-def _pointer_to_dotted(pointer: str) -> str:
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]] if pointer else []
-    return ".".join(["configuration", *parts])
-
-
-def _checked_configuration(state: ServiceState, new: dict[str, Any], stored: Any) -> tuple[Any, Any]:
-    """Return the configuration (plain, sealed) to store, masked secrets replaced by the stored ones.
-
-    Raises:
-        ApiError: 400 when a secret is masked without a stored value, or the configuration is not valid.
-    """
-    try:
-        plain = state.box.open(keep_masked_secrets(new, stored))
-    except SecretError as exc:
-        raise ApiError.one(400, "masked_secret", str(exc), f"configuration.{exc.field}") from None
-    result = validate_configuration(plain, check_access=False)
-    if not result.is_valid:
-        items = [{"name": e["name"], "description": e["description"], "field": _pointer_to_dotted(e["path"]),
-                  "location": "body"} for e in result.errors]
-        raise ApiError(400, "the configuration is not valid: " + "; ".join(e["description"] for e in items), items)
-    return plain, state.box.seal(plain)
-
-
-def _open_quietly(state: ServiceState, stored: Any) -> Any:
-    try:
-        return state.box.open(stored)
-    except SecretError:
-        return None
-
-
-def _not_found(ws_id: int) -> ApiError:
-    return ApiError.one(404, "not_found", f"there is no workspace with id {ws_id}", "id", "path")
+    configuration = None if ws.configuration is None else mask_secrets(json.loads(ws.configuration))
+    return {**_summary(ws), "configuration": configuration}
 
 
 def _load(state: ServiceState, ws_id: int) -> Workspace:
-    if not 1 <= ws_id <= _MAX_ID:
-        raise _not_found(ws_id)
     with state.sessions() as session:
-        ws = session.get(Workspace, ws_id)
-    if ws is None:
-        raise _not_found(ws_id)
-    return ws
+        return store.find(session, ws_id)
+
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="Change only if the workspace is still at "
+                                       "this version (its ETag); 412 otherwise.")]
 
 
 @router.get("/workspaces/", response_model=WorkspaceList, responses=_ONE_ERRORS,
@@ -122,7 +80,7 @@ def list_workspaces(
 ) -> dict[str, Any]:
     """Return a page of workspaces with their last measured ``used_size``/``total_size``."""
     state = get_state(request)
-    conditions = time_filters(started, ended)
+    conditions = [Workspace.trashed.is_(None), *time_filters(started, ended)]
     if len(name) > _MAX_NAMES:
         raise ApiError.one(400, "invalid_value", f"name: at most {_MAX_NAMES} names per query", "name", "query")
     if name:
@@ -146,42 +104,19 @@ def list_workspaces(
 
 @router.post("/workspaces/", status_code=201, response_model=WorkspaceDetail,
              responses={**_READ_ERRORS, 201: {"headers": {"Location": {
-                 "description": "URL of the new workspace's details", "schema": {"type": "string"}}}}},
-             dependencies=[Depends(require_write)], summary="Create a workspace")
-def create_workspace(body: WorkspaceCreate, request: Request, response: Response) -> dict[str, Any]:
+                 "description": "URL of the new workspace's details", "schema": {"type": "string"}}, **_ETAG}}},
+             summary="Create a workspace")
+def create_workspace(body: WorkspaceCreate, request: Request, response: Response,
+                     actor: Annotated[Actor, Depends(require_write)]) -> dict[str, Any]:
     """Register a workspace; its ``name`` is derived from the title (``-2``, ``-3`` on collision)."""
     state = get_state(request)
-    _, sealed = _checked_configuration(state, body.configuration, None)
-    now = utcnow()
-    ws = Workspace(title=body.title, description=body.description, base_url=body.base_url,
-                   is_active=body.is_active, configuration=json.dumps(sealed), created=now, last_modified=now,
-                   deprecated=None if body.is_active else now)
-    base = slugify(body.title)
-    with state.sessions() as session:
-        for _attempt in range(10):
-            stem = base[:NAME_LENGTH - 6]
-            taken = set(session.scalars(select(Workspace.name).where(Workspace.name.like(stem + "%"))))
-            ws.name = next(c for c in _candidates(base) if c not in taken)
-            session.add(ws)
-            try:
-                session.commit()
-                break
-            except IntegrityError:  # a concurrent create took the name
-                session.rollback()
-        else:
-            raise ApiError.one(409, "name_conflict", "could not find a free name, try again", "title")
+    ws = store.create(state.sessions, state.box, actor, {
+        "title": body.title, "description": body.description, "base_url": body.base_url,
+        "is_active": body.is_active, "configuration": body.configuration})
     state.refresher.refresh([ws.id])
     response.headers["Location"] = f"{request.url.replace(query='')}{ws.id}/"
+    response.headers["ETag"] = store.etag(ws)
     return _detail(ws)
-
-
-def _candidates(base: str) -> Any:
-    yield base
-    number = 2
-    while True:
-        suffix = f"-{number}"
-        yield base[:NAME_LENGTH - len(suffix)].rstrip("-") + suffix
-        number += 1
 
 
 @router.post("/workspaces/validation/", response_model=ValidationBody, responses=_READ_ERRORS,
@@ -226,12 +161,13 @@ def _validate(state: ServiceState, raw: bytes) -> dict[str, Any]:
             try:
                 clean_text(name)
                 with state.sessions() as session:
-                    text = session.scalar(select(Workspace.configuration).where(Workspace.name == name))
+                    text = session.scalar(select(Workspace.configuration).where(Workspace.name == name,
+                                                                                Workspace.trashed.is_(None)))
             except ValueError:
                 text = None
             if text is None:
-                warnings.append(_item("unknown_workspace", f"there is no workspace named {name[:60]!r}; "
-                                      "validated as a new workspace", "/name"))
+                warnings.append(_item("unknown_workspace", f"there is no workspace named {name[:60]!r} (or it "
+                                      "has no configuration); validated as a new workspace", "/name"))
             else:
                 stored = json.loads(text)
         try:
@@ -247,63 +183,45 @@ def _validate(state: ServiceState, raw: bytes) -> dict[str, Any]:
     return {"is_valid": not errors, "errors": errors, "warnings": warnings}
 
 
-@router.get("/workspaces/{id}/", response_model=WorkspaceDetail, responses=_ONE_ERRORS,
+@router.get("/workspaces/{id}/", response_model=WorkspaceDetail,
+            responses={**_ONE_ERRORS, 200: {"headers": _ETAG}},
             dependencies=[Depends(require_read)], summary="Workspace details")
-def get_workspace(id: int, request: Request) -> dict[str, Any]:
+def get_workspace(id: int, request: Request, response: Response) -> dict[str, Any]:
     """Return one workspace with its configuration (secrets masked) and last measured usage."""
-    return _detail(_load(get_state(request), id))
+    ws = _load(get_state(request), id)
+    response.headers["ETag"] = store.etag(ws)
+    return _detail(ws)
 
 
-@router.patch("/workspaces/{id}/", status_code=204, response_class=Response, responses=_ONE_ERRORS,
-              dependencies=[Depends(require_write)], summary="Edit a workspace")
-def edit_workspace(id: int, body: WorkspacePatch, request: Request) -> Response:
+@router.patch("/workspaces/{id}/", status_code=204, response_class=Response,
+              responses={**_ONE_ERRORS, 412: _ERR, 204: {"headers": _ETAG}}, summary="Edit a workspace")
+def edit_workspace(id: int, body: WorkspacePatch, request: Request, actor: Annotated[Actor, Depends(require_write)],
+                   if_match: IfMatch = None) -> Response:
     """Change the fields given; null clears ``description``/``base_url``; masked secrets keep the stored ones.
 
     ``is_active: false`` sets ``deprecated`` (once); ``is_active: true`` clears it. A new configuration resets
-    the usage fields until the next measurement.
+    the usage fields until the next measurement. Only the workspace's owner or an admin may edit it; with
+    ``If-Match``, only if it is still at that version (412 otherwise).
     """
     state = get_state(request)
     given = body.model_fields_set
     for field in ("title", "is_active", "configuration"):
         if field in given and getattr(body, field) is None:
             raise ApiError.one(400, "wrong_type", f"{field} cannot be null", field)
-    if not 1 <= id <= _MAX_ID:
-        raise _not_found(id)
-    remeasure = False
+    changes = {field: getattr(body, field) for field in given}
     with state.sessions() as session, session.begin():
-        ws = session.get(Workspace, id, with_for_update=True)
-        if ws is None:
-            raise _not_found(id)
-        now = utcnow()
-        if "configuration" in given:
-            stored = json.loads(ws.configuration)
-            plain, sealed = _checked_configuration(state, body.configuration, stored)
-            if plain != _open_quietly(state, stored):
-                ws.configuration = json.dumps(sealed)
-                ws.used_size = ws.total_size = ws.usage_measured = None
-                remeasure = True
-        if "title" in given:
-            ws.title = body.title
-        if "description" in given:
-            ws.description = body.description
-        if "base_url" in given:
-            ws.base_url = body.base_url
-        if "is_active" in given:
-            if not body.is_active and ws.deprecated is None:
-                ws.deprecated = now
-            elif body.is_active:
-                ws.deprecated = None
-            ws.is_active = body.is_active
-        if given:
-            ws.last_modified = now
+        ws = store.find(session, id, lock=True)
+        remeasure = store.update(session, state.box, actor, ws, changes, if_match=if_match)
     if remeasure:
         state.refresher.refresh([id])
-    return Response(status_code=204)
+    return Response(status_code=204, headers={"ETag": store.etag(ws)})
 
 
-@router.post("/workspaces/{id}/", status_code=204, response_class=Response, responses=_ONE_ERRORS,
-             dependencies=[Depends(require_write)], deprecated=True, summary="Edit a workspace (POST alias)")
-def edit_workspace_post(id: int, body: WorkspacePatch, request: Request) -> Response:
+@router.post("/workspaces/{id}/", status_code=204, response_class=Response,
+             responses={**_ONE_ERRORS, 412: _ERR, 204: {"headers": _ETAG}}, deprecated=True,
+             summary="Edit a workspace (POST alias)")
+def edit_workspace_post(id: int, body: WorkspacePatch, request: Request,
+                        actor: Annotated[Actor, Depends(require_write)], if_match: IfMatch = None) -> Response:
     """Same as PATCH: the reference's example edits with POST."""
-    return edit_workspace(id, body, request)
+    return edit_workspace(id, body, request, actor, if_match)
 

@@ -108,9 +108,9 @@ class WorkspaceSummary(BaseModel):
 
 
 class WorkspaceDetail(WorkspaceSummary):
-    """One workspace with its configuration (secrets masked)."""
+    """One workspace with its configuration (secrets masked; null if it was registered without storage)."""
 
-    configuration: dict[str, Any]
+    configuration: dict[str, Any] | None
 
 
 class WorkspaceList(BaseModel):
