@@ -16,6 +16,8 @@ from brokers import __version__
 
 from .api.deps import ServiceState
 from .api.errors import install_handlers
+from .api.management.history import history_router, trash_router
+from .api.management.routes import router as management_router
 from .api.openapi import install_openapi
 from .api.v6.routes import router
 from .db import make_engine, make_sessions, upgrade
@@ -109,6 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.include_router(router, prefix="/v6")
     app.include_router(router, prefix="/v7")
+    app.include_router(trash_router)  # before /workspaces/{workspace_id}, which would take "trash" for an id
+    app.include_router(management_router)
+    app.include_router(history_router)
 
     @app.get("/", include_in_schema=False)
     def _root() -> RedirectResponse:

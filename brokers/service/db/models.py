@@ -117,12 +117,12 @@ class Workspace(Base):
 
     @property
     def tags(self) -> list[int]:
-        """The workspace's tag ids, in order."""
+        """The workspace's tag ids, ascending."""
         return [row.tag_id for row in self.tag_rows]
 
     @tags.setter
     def tags(self, values: list[int]) -> None:
-        self.tag_rows = [WorkspaceTag(tag_id=value) for value in dict.fromkeys(values)]
+        self.tag_rows = [WorkspaceTag(tag_id=value) for value in sorted(set(values))]
 
 
 class WorkspaceTag(Base):

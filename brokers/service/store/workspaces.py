@@ -353,7 +353,11 @@ def revert(session: Session, box: SecretBox, actor: Actor, ws: Workspace, item: 
 
 
 def clone(sessions: sessionmaker[Session], box: SecretBox, actor: Actor, source: Workspace) -> Workspace:
-    """Create ``clone_<name>`` (then ``clone_<name>_2``...) with the source's configuration and settings."""
+    """Create ``clone_<name>`` (then ``clone_<name>_2``...) with the source's configuration and settings.
+
+    Only the source's owner or an admin may clone it: a clone carries the source's storage secrets.
+    """
+    _may_change(actor, source)
     changes: dict[str, Any] = {k: getattr(source, k) for k in ("description", "base_url", "is_active", "settings",
                                                                "frontend_settings", "variables", "dawg_id",
                                                                "continue_on_failure")}

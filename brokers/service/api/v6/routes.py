@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from brokers.config import mask_secrets
 from brokers.registry import validate_configuration
@@ -19,7 +19,7 @@ from ...store import workspaces as store
 from ...store.users import Actor
 from ..deps import ServiceState, get_state, require_read, require_write
 from ..errors import ApiError, read_json, validation_items
-from .queries import ORDER_FIELDS, order_by, time_filters
+from ..listing import ORDER_FIELDS, EndedQuery, PageQuery, PageSizeQuery, StartedQuery, list_page
 from .schemas import (
     ErrorBody,
     ValidationBody,
@@ -35,7 +35,6 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["workspaces"])
 
-_MAX_NAMES = 500
 _ERR = {"model": ErrorBody}
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR}
 _ONE_ERRORS: dict[int | str, dict[str, Any]] = {**_READ_ERRORS, 404: _ERR}
@@ -68,38 +67,17 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="Change onl
             dependencies=[Depends(require_read)], summary="List workspaces")
 def list_workspaces(
     request: Request,
-    page: Annotated[int, Query(ge=1, description="The page of the results to return.")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=1000, description="Results per page (1-1000).")] = 100,
-    started: Annotated[str | None, Query(max_length=100, description="ISO-8601 datetime or duration (PT3H0M0S, "
-                                         "meaning now minus that): only workspaces modified since.")] = None,
-    ended: Annotated[str | None, Query(max_length=100, description="ISO-8601 datetime or duration: only "
-                                       "workspaces modified until.")] = None,
+    page: PageQuery = 1,
+    page_size: PageSizeQuery = 100,
+    started: StartedQuery = None,
+    ended: EndedQuery = None,
     name: Annotated[list[NameQuery], Query(description="Only workspaces with this name (repeat for more).")] = [],  # noqa: B006
     order: Annotated[list[str], Query(description="Fields to order by, - to reverse (repeat to multi-sort): "
                                       + ", ".join(ORDER_FIELDS))] = [],  # noqa: B006
 ) -> dict[str, Any]:
     """Return a page of workspaces with their last measured ``used_size``/``total_size``."""
-    state = get_state(request)
-    conditions = [Workspace.trashed.is_(None), *time_filters(started, ended)]
-    if len(name) > _MAX_NAMES:
-        raise ApiError.one(400, "invalid_value", f"name: at most {_MAX_NAMES} names per query", "name", "query")
-    if name:
-        conditions.append(Workspace.name.in_(set(name)))
-    query = order_by(select(Workspace).where(*conditions), order)
-    with state.sessions() as session:
-        count = session.scalar(select(func.count()).select_from(Workspace).where(*conditions)) or 0
-        offset = (page - 1) * page_size
-        if page > 1 and offset >= count:
-            pages = max(1, -(-count // page_size))
-            raise ApiError.one(404, "invalid_page", f"invalid page: page {page} does not exist (there "
-                               f"{'is' if pages == 1 else 'are'} {pages})", "page", "query")
-        rows = session.scalars(query.offset(offset).limit(page_size)).all()
-    url = request.url
-    nxt = str(url.include_query_params(page=page + 1)) if offset + page_size < count else None
-    prev = None
-    if page > 1:
-        prev = str(url.remove_query_params("page") if page == 2 else url.include_query_params(page=page - 1))
-    return {"count": count, "next": nxt, "previous": prev, "results": [_summary(ws) for ws in rows]}
+    return list_page(get_state(request).sessions, request.url, _summary, page=page, page_size=page_size,
+                     started=started, ended=ended, names=name, order=order)
 
 
 @router.post("/workspaces/", status_code=201, response_model=WorkspaceDetail,
