@@ -5,7 +5,8 @@ written ``ws:PATH`` where a command also accepts local paths (``cp``). Every err
 ``brokers CMD: what went wrong``, never a traceback; the exit statuses are :data:`~.common.EXIT_STATUS_HELP`.
 
 One module per command group: :mod:`~brokers.cli.config` (validate), :mod:`~brokers.cli.files` (ls, cat, cp,
-mv, rm), :mod:`~brokers.cli.usage` (du, volume), :mod:`~brokers.cli.serve` (serve).
+mv, rm), :mod:`~brokers.cli.usage` (du, volume), :mod:`~brokers.cli.serve` (serve), :mod:`~brokers.cli.users`
+(users add, list, revoke).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BrokerError, InvalidConfiguration
-from . import config, files, serve, usage
+from . import config, files, serve, usage, users
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STATUS_HELP, EXIT_USAGE, Parser, UsageError
 
 __all__ = ["build_parser", "main"]
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"brokers {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (secrets are never logged)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for group in (config, files, usage, serve):
+    for group in (config, files, usage, serve, users):
         group.register(sub)
     return parser
 

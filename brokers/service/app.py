@@ -19,6 +19,7 @@ from .api.errors import install_handlers
 from .api.management.history import history_router, trash_router
 from .api.management.routes import router as management_router
 from .api.openapi import install_openapi
+from .api.v5.routes import router as v5_router
 from .api.v6.routes import router
 from .db import make_engine, make_sessions, upgrade
 from .db.models import Workspace, WorkspaceHistory
@@ -31,14 +32,25 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-DESCRIPTION = """The v6 workspace API of `brokers`: register host, NFS and S3 workspaces, validate configurations,
-read their used and total size (measured in the background).
+DESCRIPTION = """The workspace service of `brokers`: one registry of host, NFS and S3 workspaces, served in the three
+dialects of its reference documents:
 
-Writes need an access token in the `X-Access-Token` header; so do reads unless the service runs with
-`--public-reads`. S3 secrets (keys, the user info of `endpoint_url`) are never returned (shown as
-`************`); sending a masked value back keeps the stored secret for the same store and bucket. Validation
-and usage contact only the S3 endpoints the deployment allows, and sign only with the configuration's own keys
-(unless the deployment lends its identity). `/v7/` is an alias of `/v6/`.
+- **Scale v5** (`/v5/workspaces/`): `used_size`, `total_size`, `archived`, `json_config`;
+- **Scale v6/v7** (`/v6/`, `/v7/` is an alias): create, edit, validate configurations;
+- **workspace management** (`/workspaces`, `/dawgs/...`): filters, bulk edits, clone, owners, history with revert,
+  trash with restore.
+
+A workspace created through one is the same record through the others (management `name` = Scale `title`,
+`disabled` = not `is_active`, `deleted` = in the trash, `disk_usage` = `used_size`, `archived` = `deprecated`,
+`json_config` = `configuration`). Every single-workspace answer carries an `ETag` (its `version`); `If-Match` on
+a change answers 412 when the workspace changed meanwhile.
+
+Requests carry a token in `X-Access-Token`: a user's (`brokers users add NAME`) or a service token
+(`--token`, acting as the built-in admin user `service`); reads need none with `--public-reads`. Workspaces are
+changed by their owner or an admin. S3 secrets (keys, the user info of `endpoint_url`) are never returned (shown
+as `************`), in history neither; sending a masked value back keeps the stored secret for the same store
+and bucket. Validation and usage contact only the S3 endpoints the deployment allows, and sign only with the
+configuration's own keys (unless the deployment lends its identity).
 """
 
 
@@ -109,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     install_handlers(app)
     install_openapi(app)
+    app.include_router(v5_router, prefix="/v5")
     app.include_router(router, prefix="/v6")
     app.include_router(router, prefix="/v7")
     app.include_router(trash_router)  # before /workspaces/{workspace_id}, which would take "trash" for an id

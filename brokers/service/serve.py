@@ -5,6 +5,7 @@ Usage::
     brokers serve [--host 127.0.0.1] [--port 8000] [--database-url URL] [--token TOKEN ...] [--public-reads]
                   [--secret-key KEY] [--usage-interval S] [--usage-timeout S] [--usage-workers N]
                   [--s3-endpoint-allow PATTERN ...] [--s3-ambient-credentials] [--nfs-server-allow HOST ...]
+                  [--high-disk-usage PERCENT]
 
 Tokens also come from ``BROKERS_SERVICE_TOKENS`` (comma-separated; preferred, as command lines are visible to
 other users), the secret key from ``BROKERS_SECRET_KEY`` (comma-separated for rotation: the first encrypts), the
@@ -77,6 +78,20 @@ _endpoint_pattern = _checked("endpoint_allow")
 _nfs_server_pattern = _checked("nfs_server_allow")
 
 
+DESCRIPTION = "Run the workspace service (the Scale v5, v6/v7 and workspace-management REST APIs)."
+
+
+def _percent(text: str) -> float:
+    """Parse a percentage in (0, 100] (bad: exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage in (0, 100]")
+    return value
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
@@ -104,12 +119,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an NFS server the service may connect to itself (direct mode): a host name, an IP, "
                              "*.domain or *; repeatable; also BROKERS_NFS_SERVER_ALLOW. Default: none (mounted "
                              "exports are always used)")
+    parser.add_argument("--high-disk-usage", type=_percent, default=90.0, metavar="PERCENT",
+                        help="the management API reports high_disk_usage: 1 above this share of total_size "
+                             "(default 90)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
 def build_parser(prog: str = "brokers serve") -> argparse.ArgumentParser:
     """Return the argument parser of ``brokers serve``."""
-    parser = argparse.ArgumentParser(prog=prog, description="Run the workspace service (the v6 REST API).")
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     _add_arguments(parser)
     return parser
 
@@ -117,7 +135,7 @@ def build_parser(prog: str = "brokers serve") -> argparse.ArgumentParser:
 def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve`` to a CLI's subcommands; the parsed namespace carries ``func=run``."""
     parser = subparsers.add_parser("serve", help="run the workspace service",
-                                   description="Run the workspace service (the v6 REST API).")
+                                   description=DESCRIPTION)
     _add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -143,7 +161,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(database_url=args.database_url, tokens=tokens, public_reads=args.public_reads,
                     secret_keys=keys, usage_interval=args.usage_interval, usage_timeout=args.usage_timeout,
                     usage_workers=args.usage_workers, s3_endpoint_allow=allow,
-                    s3_ambient_credentials=args.s3_ambient_credentials, nfs_server_allow=servers)
+                    s3_ambient_credentials=args.s3_ambient_credentials, nfs_server_allow=servers,
+                    high_disk_usage=args.high_disk_usage / 100)
 
 
 def run(args: argparse.Namespace) -> int:

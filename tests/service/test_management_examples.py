@@ -10,6 +10,7 @@ logs and data examples belong to the jobs API (the next issue).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -25,6 +26,8 @@ FULL = {"load_full_structure": 1}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 NOT_YET = frozenset({"last_run", "last_run_duration"})
 """Documented values the service cannot know before it runs jobs (the next issue): null is accepted."""
+UNGIVEN = NOT_YET | {"description", "dawg_id", "disk_usage"}
+"""Also null for the input workspaces, created with a name only (no description, dawg, storage)."""
 UNSET = {"offset": int, "name_filter": str, "tag_ids": list}
 """Where the document shows null (nothing asked), these types are accepted too."""
 LIGHT = {"id", "user_id", "name", "description", "dawg_id", "disk_usage", "high_disk_usage", "disabled", "deleted",
@@ -39,6 +42,8 @@ CREATE_ATTRIBUTES = {"name": "example workspace", "settings": {"schedules": [{"m
 # "Modify a Workspace [PATCH]": the attributes.
 MODIFY_ATTRIBUTES = {"name": "example workspace", "settings": {}, "description": "workspace description",
                      "disabled": 0}
+# "Change Workspace owner [PATCH]": the attribute.
+OWNER_ATTRIBUTES = {"user_id": 0}
 
 LIST = json.loads("""
 {
@@ -629,7 +634,7 @@ def same_shape(actual: Any, documented: Any, nullable: frozenset[str] = NOT_YET,
         for index, element in enumerate(actual):
             if documented:
                 same_shape(element, documented[0], nullable, f"{where}[{index}]")
-    elif isinstance(documented, bool) or isinstance(documented, int):
+    elif isinstance(documented, (bool, int)):
         assert type(actual) is type(documented), f"{where}: {actual!r} is not a {type(documented).__name__}"
     elif isinstance(documented, str):
         assert isinstance(actual, str), f"{where}: {actual!r} is not a string"
@@ -696,7 +701,7 @@ def new_user(service) -> int:
 # --------------------------------------------------------------------------------------------------------- tests
 def test_list_example_full_structure(service, tmp_path) -> None:
     ws = documented_workspace(service, tmp_path)
-    body = documented_answer(service.client.get("/workspaces", params=FULL), LIST)
+    body = documented_answer(service.client.get("/workspaces", params=FULL), LIST, nullable=UNGIVEN)
     assert body["selection_settings"] == {**LIST["selection_settings"], "offset": body["selection_settings"]["offset"]}
     assert body["selection_settings"]["offset"] in (None, 0)
     by_name = {w["name"]: w for w in body["workspaces"]}
@@ -714,7 +719,8 @@ def test_list_example_full_structure(service, tmp_path) -> None:
 def test_list_example_light_by_default(service, tmp_path) -> None:
     documented_workspace(service, tmp_path)
     light_documented = {k: v for k, v in LIST["workspaces"][0].items() if k in LIGHT}
-    body = documented_answer(service.client.get("/workspaces"), {**LIST, "workspaces": [light_documented]})
+    body = documented_answer(service.client.get("/workspaces"), {**LIST, "workspaces": [light_documented]},
+                             nullable=UNGIVEN)
     assert len(body["workspaces"]) == 3
     for obj in body["workspaces"]:
         assert set(obj) >= LIGHT and not set(obj) & FULL_ONLY, sorted(obj)
@@ -732,6 +738,19 @@ def test_create_example(service) -> None:
                                           "delete_data_after_success": False}}
     assert (ws["dawg_id"], ws["disk_usage"], ws["deleted"], ws["input_settings"]) == (None, None, 0, {"inputs": []})
     assert ws["user_id"] == ws["author_id"] == service_user(service)
+
+
+def test_settings_are_complete_when_none_were_given(service, tmp_path) -> None:
+    # The document shows every workspace with all three settings; one created with a name only, or through
+    # the v6 API, is no exception.
+    empty = {"schedules": [], "notification_emails": [], "delete_data_after_success": False}
+    ws = create(service, name="no settings")
+    v6 = service.client.post("/v6/workspaces/", json={"title": "Through v6", "configuration": {
+        "broker": {"type": "host", "host_path": str(tmp_path)}}})
+    assert v6.status_code == 201, v6.text
+    for ws_id in (ws["id"], v6.json()["id"]):
+        answer = service.client.get(f"/workspaces/{ws_id}", params=FULL).json()["workspace"]
+        assert answer["settings"] == empty, answer["name"]
 
 
 def test_create_example_settings_round_trip(service) -> None:
@@ -812,8 +831,9 @@ def test_owner_change_example(service, tmp_path) -> None:
 
 
 def _history_of(service, ws_id: int) -> dict[str, Any]:
-    return documented_answer(service.client.get(f"/workspaces/{ws_id}/history"), HISTORY_LIST,
-                             nullable=frozenset({"description"}))
+    # Every item has the shape of the document's last one; those with a previous item, of its first (checked below).
+    without_previous = {**HISTORY_LIST, "history_list": HISTORY_LIST["history_list"][1:]}
+    return documented_answer(service.client.get(f"/workspaces/{ws_id}/history"), without_previous)
 
 
 def _check_history(items: list[dict[str, Any]]) -> None:
@@ -821,7 +841,7 @@ def _check_history(items: list[dict[str, Any]]) -> None:
     with_previous, first = HISTORY_LIST["history_list"]
     assert "previous_history" not in items[0]
     same_shape(items[0], first)
-    for before, item in zip(items, items[1:]):
+    for before, item in itertools.pairwise(items):
         same_shape(item, with_previous)
         assert item["previous_history"]["id"] == before["id"]
         assert item["previous_history"]["workspace"] == before["workspace"]

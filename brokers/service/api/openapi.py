@@ -44,8 +44,11 @@ def _point_configuration_at_component(node: Any) -> None:
     if isinstance(node, dict):
         props = node.get("properties")
         if isinstance(props, dict) and isinstance(props.get("configuration"), dict):
-            described = props["configuration"].get("description")
-            props["configuration"] = {**_REF, **({"description": described} if described else {})}
+            original = props["configuration"]
+            described = original.get("description")
+            nullable = any(option.get("type") == "null" for option in original.get("anyOf", []))
+            schema: dict[str, Any] = {"anyOf": [_REF, {"type": "null"}]} if nullable else dict(_REF)
+            props["configuration"] = {**schema, **({"description": described} if described else {})}
         for value in node.values():
             _point_configuration_at_component(value)
     elif isinstance(node, list):

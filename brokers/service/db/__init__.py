@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["HEAD", "MIGRATIONS", "make_engine", "make_sessions", "upgrade"]
+__all__ = ["HEAD", "MIGRATIONS", "make_engine", "make_sessions", "upgrade", "writing"]
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +28,17 @@ HEAD = "0002"
 """The newest migration's revision (a test checks it against the script directory)."""
 
 
+_WRITE = "brokers_write"
+"""The execution option :func:`writing` sets: SQLite then begins with ``BEGIN IMMEDIATE``."""
+
+
 def make_engine(url: str) -> Engine:
-    """Create the engine; a SQLite file gets its directory created, WAL journaling and a busy timeout."""
+    """Create the engine; a SQLite file gets its directory created, WAL journaling and a busy timeout.
+
+    On SQLite the engine emits ``BEGIN`` itself (SQLAlchemy's recipe for pysqlite), so that a write transaction
+    (:func:`writing`) can begin with ``BEGIN IMMEDIATE``: it waits for the write lock up front instead of reading
+    a snapshot that another writer then makes stale (which SQLite refuses with "database is locked").
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -37,11 +48,17 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # pysqlite's own BEGIN off: the "begin" event below emits it
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(_WRITE)
+                                       else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -50,6 +67,18 @@ def make_engine(url: str) -> Engine:
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     """Return the session factory (objects stay readable after commit)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def writing(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """Yield a session in a write transaction, committed at the end (rolled back on error).
+
+    A read-then-write transaction (check a version or a name, then change) must use it: on SQLite it holds the
+    write lock from the start; on PostgreSQL the rows it reads ``FOR UPDATE`` are locked as usual.
+    """
+    with sessions() as session, session.begin():
+        session.connection(execution_options={_WRITE: True})
+        yield session
 
 
 def upgrade(engine: Engine) -> None:

@@ -86,7 +86,8 @@ class Workspace(Base):
     """
 
     __tablename__ = "workspace"
-    __table_args__ = (UniqueConstraint("name", name="uq_workspace_name"),)
+    # AUTOINCREMENT on SQLite: a purged workspace's id is never given to another one.
+    __table_args__ = (UniqueConstraint("name", name="uq_workspace_name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from brokers.registry import validate_configuration
 
+from ..db import writing
 from ..db.models import NAME_LENGTH, TITLE_LENGTH, User, Workspace, WorkspaceHistory, utcnow
 from ..problems import ApiError
 from ..security import SecretBox, SecretError, keep_masked_secrets
@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 MAX_ID = 2**31 - 1
-_NAME_LOCK = threading.Lock()
 _ADVISORY_KEY = 0x6272_6B73  # "brks": the PostgreSQL advisory lock serialising management-name checks
 
 
@@ -114,15 +113,19 @@ def _may_change(actor: Actor, ws: Workspace) -> None:
 
 @contextmanager
 def names_locked(session: Session) -> Iterator[None]:
-    """Serialise the transactions that check management names (in this process, and on PostgreSQL across them)."""
-    with _NAME_LOCK:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
-        yield
+    """Serialise the write transactions that check management names, until they end.
+
+    SQLite's write transactions (:func:`~brokers.service.db.writing`) are serial already; on PostgreSQL this
+    takes a transaction-level advisory lock, which every process of the service shares.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
+    yield
 
 
 def _check_title_free(session: Session, title: str, exclude: int | None, field: str) -> None:
-    query = select(Workspace.id, Workspace.trashed).where(Workspace.title == title)
+    """Refuse a management name another workspace holds, in any case (the database's ``lower``), trash included."""
+    query = select(Workspace.id, Workspace.trashed).where(func.lower(Workspace.title) == func.lower(title))
     if exclude is not None:
         query = query.where(Workspace.id != exclude)
     taken = session.execute(query.limit(1)).first()
@@ -162,6 +165,7 @@ def _open_quietly(box: SecretBox, stored: Any) -> Any:
 
 
 def _check_inputs(session: Session, inputs: list[int], own_id: int | None, field: str) -> None:
+    """Refuse inputs that are not workspaces (trashed ones are: they may come back), itself, or make a cycle."""
     wanted = set(inputs)
     if own_id is not None and own_id in wanted:
         raise ApiError.one(400, "invalid_value", f"{field}: a workspace cannot be its own input", field)
@@ -169,11 +173,22 @@ def _check_inputs(session: Session, inputs: list[int], own_id: int | None, field
         return
     if any(not 1 <= i <= MAX_ID for i in wanted):
         raise ApiError.one(400, "invalid_value", f"{field}: workspace ids are 1-{MAX_ID}", field)
-    found = set(session.scalars(select(Workspace.id).where(Workspace.id.in_(wanted), Workspace.trashed.is_(None))))
+    found = set(session.scalars(select(Workspace.id).where(Workspace.id.in_(wanted))))
     missing = sorted(wanted - found)
     if missing:
         raise ApiError.one(400, "unknown_workspace", f"{field}: there is no workspace with id "
                            f"{', '.join(map(str, missing[:10]))}", field)
+    if own_id is None:
+        return
+    seen: set[int] = set()
+    frontier = wanted
+    while frontier:  # follow the inputs' inputs: reaching this workspace again would be a cycle
+        if own_id in frontier:
+            raise ApiError.one(400, "input_cycle", f"{field}: workspace {own_id} would become an input of "
+                               "itself through its inputs", field)
+        seen |= frontier
+        rows = session.scalars(select(Workspace.inputs).where(Workspace.id.in_(frontier)))
+        frontier = {i for listed in rows for i in listed} - seen
 
 
 def record(session: Session, ws: Workspace, action: str, actor: Actor) -> WorkspaceHistory:
@@ -192,7 +207,7 @@ def _touch(ws: Workspace) -> None:
 
 def _set_active(ws: Workspace, active: bool) -> None:
     if not active and ws.deprecated is None:
-        ws.deprecated = utcnow()
+        ws.deprecated = ws.last_modified  # the moment of this change (set first)
     elif active:
         ws.deprecated = None
     ws.is_active = active
@@ -214,7 +229,7 @@ def _apply(session: Session, box: SecretBox, ws: Workspace, changes: Mapping[str
                 remeasure = True
         if remeasure:
             ws.used_size = ws.total_size = ws.usage_measured = None
-    if "title" in changes and changes["title"] != ws.title:
+    if "title" in changes and changes["title"] != ws.title:  # (a change of case only is checked too)
         if unique_title:
             _check_title_free(session, changes["title"], ws.id, fields.get("title", "title"))
         ws.title = changes["title"]
@@ -247,7 +262,7 @@ def create(sessions: sessionmaker[Session], box: SecretBox, actor: Actor, change
     base = slugify(changes["title"])
     for _attempt in range(10):
         try:
-            with sessions() as session, session.begin(), (names_locked(session) if unique_title else nullcontext()):
+            with writing(sessions) as session, (names_locked(session) if unique_title else nullcontext()):
                 now = utcnow()
                 ws = Workspace(title=changes["title"], configuration=None, created=now, last_modified=now,
                                last_activity=now, owner_id=actor.id, author_id=actor.id, version=1, is_active=True,
@@ -282,8 +297,8 @@ def update(session: Session, box: SecretBox, actor: Actor, ws: Workspace, change
     check_version(ws, if_match)
     if not changes:
         return False
-    remeasure = _apply(session, box, ws, changes, unique_title=unique_title, fields=fields or {})
     _touch(ws)
+    remeasure = _apply(session, box, ws, changes, unique_title=unique_title, fields=fields or {})
     record(session, ws, action, actor)
     return remeasure
 
@@ -306,8 +321,17 @@ def restore(session: Session, actor: Actor, ws: Workspace) -> None:
 
 
 def purge(session: Session, actor: Actor, ws: Workspace) -> None:
-    """Delete a trashed workspace for good, with its history (its names become free)."""
+    """Delete a trashed workspace for good, with its history (its names become free).
+
+    Raises:
+        ApiError: 409 while another workspace lists it as an input (its id would point at nothing).
+    """
     _may_change(actor, ws)
+    users = [row.id for row in session.execute(select(Workspace.id, Workspace.inputs)) if ws.id in row.inputs]
+    if users:
+        raise ApiError.one(409, "in_use", f"workspace {ws.id} is an input of workspace "
+                           f"{', '.join(map(str, users[:10]))}: remove it from their input_settings first",
+                           "workspace_id", "path")
     session.delete(ws)
 
 
@@ -372,7 +396,8 @@ def clone(sessions: sessionmaker[Session], box: SecretBox, actor: Actor, source:
         suffix = "" if number == 1 else f"_{number}"
         title = stem[:TITLE_LENGTH - len(suffix)] + suffix
         try:
-            return create(sessions, box, actor, {**changes, "title": title}, unique_title=True, action="clone")
+            return create(sessions, box, actor, {**changes, "title": title}, unique_title=True, action="clone",
+                          fields={"title": "name", "inputs": "input_settings.inputs"})
         except ApiError as exc:
             if exc.status != 409 or exc.errors[0]["name"] != "name_taken":
                 raise

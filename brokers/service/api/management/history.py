@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...db import writing
 from ...db.models import Workspace, WorkspaceHistory
 from ...store import workspaces as store
 from ...store.users import Actor
@@ -43,7 +44,7 @@ def restore_workspace(workspace_id: WorkspaceIdPath, request: Request, response:
                       full_structure: Annotated[bool, Depends(full_flag)]) -> dict[str, Any]:
     """Bring the workspace back (its name was reserved meanwhile)."""
     state = get_state(request)
-    with state.sessions() as session, session.begin():
+    with writing(state.sessions) as session:
         ws = store.find(session, workspace_id, trashed=True, lock=True)
         store.restore(session, actor, ws)
     if ws.configuration is not None:
@@ -57,7 +58,7 @@ def purge_workspace(workspace_id: WorkspaceIdPath, request: Request,
                     actor: Annotated[Actor, Depends(require_write)]) -> dict[str, Any]:
     """Delete a trashed workspace and its history for good; its name becomes free (the files are not touched)."""
     state = get_state(request)
-    with state.sessions() as session, session.begin():
+    with writing(state.sessions) as session:
         store.purge(session, actor, store.find(session, workspace_id, trashed=True, lock=True))
     return {"message": "OK"}
 
@@ -122,7 +123,7 @@ def revert_to(workspace_id: WorkspaceIdPath, history_id: HistoryIdPath, request:
               if_match: IfMatch = None) -> dict[str, Any]:
     """Make the workspace what it was at that item, as a new change (the history is never rewritten)."""
     state = get_state(request)
-    with state.sessions() as session, session.begin(), store.names_locked(session):
+    with writing(state.sessions) as session, store.names_locked(session):
         ws = store.find(session, workspace_id, lock=True)
         remeasure = store.revert(session, state.box, actor, ws, _item(session, workspace_id, history_id),
                                  if_match=if_match)

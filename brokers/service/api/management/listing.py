@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from sqlalchemy import ColumnElement, Select, false, select
+from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import Session
 
 from ...db.models import Workspace, WorkspaceTag
@@ -15,7 +15,7 @@ __all__ = ["Paging", "WorkspaceFilters", "page_of", "paging", "workspace_filters
 
 WorkspaceOrder = Literal["id", "name", "created", "last_activity", "disk_usage", "user_id", "author_id", "dawg_id",
                          "disabled"]
-_COLUMNS: dict[str, Any] = {"id": Workspace.id, "name": Workspace.title, "created": Workspace.created,
+_COLUMNS: dict[str, Any] = {"id": Workspace.id, "name": func.lower(Workspace.title), "created": Workspace.created,
                             "last_activity": Workspace.last_activity, "disk_usage": Workspace.used_size,
                             "user_id": Workspace.owner_id, "author_id": Workspace.author_id,
                             "dawg_id": Workspace.dawg_id, "disabled": Workspace.is_active}
@@ -109,7 +109,7 @@ def workspace_filters(
 
 
 def page_of(session: Session, query: Select[Any], paging: Paging) -> list[Workspace]:
-    """Apply the order (then ``id``, so pages are stable; nulls last) and the page to a workspace query."""
+    """Apply the order (then ``id``, so pages are stable; nulls last; names in any case) and the page."""
     column = _COLUMNS[paging.order_by]
     descending = (paging.order_dir == "DESC") != (paging.order_by in _REVERSED)
     clauses = [column.desc().nulls_last() if descending else column.asc().nulls_last()]

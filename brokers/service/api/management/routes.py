@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from sqlalchemy import select
 
+from ...db import writing
 from ...db.models import Workspace
 from ...store import workspaces as store
 from ...store.users import Actor
@@ -64,7 +65,7 @@ def bulk_edit(items: Annotated[list[BulkItem], Body(max_length=1000)], request: 
         seen.add(item.id)
     done: list[Workspace] = []
     remeasure: list[int] = []
-    with state.sessions() as session, session.begin(), store.names_locked(session):
+    with writing(state.sessions) as session, store.names_locked(session):
         for index, item in enumerate(items):
             try:
                 ws = store.find(session, item.id, lock=True)
@@ -100,7 +101,7 @@ def edit_workspace(workspace_id: WorkspaceIdPath, body: WorkspacePatch, request:
     """Change the given fields (owner or admin); with ``If-Match``, only if still at that version (412)."""
     state = get_state(request)
     wanted = changes(body)
-    with state.sessions() as session, session.begin(), store.names_locked(session):
+    with writing(state.sessions) as session, store.names_locked(session):
         ws = store.find(session, workspace_id, lock=True)
         remeasure = store.update(session, state.box, actor, ws, wanted, if_match=if_match, unique_title=True,
                                  fields=FIELDS)
@@ -115,7 +116,7 @@ def trash_workspace(workspace_id: WorkspaceIdPath, request: Request, actor: Anno
                     if_match: IfMatch = None) -> dict[str, Any]:
     """Move the workspace to the trash: it leaves every list; ``PATCH /workspaces/trash/{id}`` restores it."""
     state = get_state(request)
-    with state.sessions() as session, session.begin():
+    with writing(state.sessions) as session:
         store.trash(session, actor, store.find(session, workspace_id, lock=True), if_match=if_match)
     return {"message": "OK"}
 
@@ -142,7 +143,7 @@ def change_owner(workspace_id: WorkspaceIdPath, body: OwnerChange, request: Requ
                  if_match: IfMatch = None) -> dict[str, Any]:
     """Give the workspace to another active user (its owner or an admin may)."""
     state = get_state(request)
-    with state.sessions() as session, session.begin():
+    with writing(state.sessions) as session:
         ws = store.find(session, workspace_id, lock=True)
         store.change_owner(session, actor, ws, body.user_id, if_match=if_match)
     return answer(state, ws, full_structure, response)

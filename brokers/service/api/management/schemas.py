@@ -7,11 +7,21 @@ Flags (``disabled``, ``continue_on_failure``) are ``0``/``1`` as in the document
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from ...db.models import DESCRIPTION_LENGTH, TITLE_LENGTH
 from ..v6.schemas import clean_text
@@ -25,6 +35,16 @@ _EXAMPLES = {"minute": "0-59", "hour": "0-23", "day": "1-31", "month": "1-12 or 
 MAX_ID = 2**63 - 1
 
 
+def _json_text(value: Any) -> Any:
+    """Take settings given as JSON text too (the document types them as a string holding JSON)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            raise ValueError("must be a JSON object (or a string holding one)") from None
+    return value
+
+
 def _email(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False, test_environment=True).normalized
@@ -34,8 +54,9 @@ def _email(value: str) -> str:
 
 Flag = Annotated[StrictBool | Literal[0, 1], AfterValidator(bool), Field(description="0 or 1 (or false/true).")]
 Name = Annotated[str, Field(min_length=1, max_length=TITLE_LENGTH, pattern=r"^[^\x00]*\S[^\x00]*$",
-                            description="The workspace's name (Scale's title); unique, trashed workspaces "
-                                        "included."), AfterValidator(clean_text)]
+                            description="The workspace's name (Scale's title), without leading or trailing "
+                                        "spaces; unique in any case, trashed workspaces included."),
+                 AfterValidator(clean_text), AfterValidator(str.strip)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_LENGTH, pattern=r"^[^\x00]*$"), AfterValidator(clean_text)]
 Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
 WorkspaceId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
@@ -87,7 +108,7 @@ class WorkspacePatch(BaseModel):
     model_config = _STRICT
     name: Name = None  # type: ignore[assignment]  # absent is fine, null is refused
     description: Description | None = None
-    settings: WorkspaceSettings = None  # type: ignore[assignment]
+    settings: Annotated[WorkspaceSettings, BeforeValidator(_json_text)] = None  # type: ignore[assignment]
     frontend_settings: JsonObject = None  # type: ignore[assignment]
     variables: JsonObject = None  # type: ignore[assignment]
     dawg_id: GroupId | None = None

@@ -20,6 +20,14 @@ from ...db.models import Workspace, WorkspaceHistory
 __all__ = ["full", "history_item", "light", "stamp"]
 
 
+DEFAULT_SETTINGS: dict[str, Any] = {"schedules": [], "notification_emails": [], "delete_data_after_success": False}
+"""What ``settings`` holds when not given (workspaces created through Scale, or before the management API)."""
+
+
+def _settings(stored: Any) -> dict[str, Any]:
+    return {**DEFAULT_SETTINGS, **(stored or {})}
+
+
 def stamp(moment: datetime | None) -> str | None:
     """Format a time as the document does: ``2017-01-01 15:35:00`` (UTC)."""
     return None if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
@@ -45,7 +53,7 @@ def _configuration(stored: Any) -> Any:
 
 def full(ws: Workspace, threshold: float) -> dict[str, Any]:
     """The object with ``load_full_structure=1``: every field, the storage configuration masked."""
-    return {**light(ws, threshold), "settings": ws.settings, "frontend_settings": ws.frontend_settings,
+    return {**light(ws, threshold), "settings": _settings(ws.settings), "frontend_settings": ws.frontend_settings,
             "variables": ws.variables, "input_settings": {"inputs": list(ws.inputs)},
             "continue_on_failure": int(ws.continue_on_failure), "last_run": None, "last_run_duration": None,
             "configuration": _configuration(None if ws.configuration is None else json.loads(ws.configuration))}
@@ -54,7 +62,7 @@ def full(ws: Workspace, threshold: float) -> dict[str, Any]:
 def _historic(item: WorkspaceHistory) -> dict[str, Any]:
     state = item.state
     return {"id": item.workspace_id, "user_id": state.get("owner_id"), "name": state.get("title"),
-            "description": state.get("description"), "settings": state.get("settings", {}),
+            "description": state.get("description"), "settings": _settings(state.get("settings")),
             "frontend_settings": state.get("frontend_settings", {}), "variables": state.get("variables", {}),
             "dawg_id": state.get("dawg_id"), "input_settings": {"inputs": list(state.get("inputs", []))},
             "continue_on_failure": int(bool(state.get("continue_on_failure"))),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from brokers.config import mask_secrets
 from brokers.registry import validate_configuration
 
+from ...db import writing
 from ...db.models import Workspace
 from ...security import SecretError, keep_masked_secrets
 from ...store import workspaces as store
@@ -187,7 +188,7 @@ def edit_workspace(id: int, body: WorkspacePatch, request: Request, actor: Annot
         if field in given and getattr(body, field) is None:
             raise ApiError.one(400, "wrong_type", f"{field} cannot be null", field)
     changes = {field: getattr(body, field) for field in given}
-    with state.sessions() as session, session.begin():
+    with writing(state.sessions) as session:
         ws = store.find(session, id, lock=True)
         remeasure = store.update(session, state.box, actor, ws, changes, if_match=if_match)
     if remeasure:

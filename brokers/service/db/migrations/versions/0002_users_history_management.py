@@ -43,7 +43,8 @@ def upgrade() -> None:
     users = sa.table("user", sa.column("name", sa.String), sa.column("is_admin", sa.Boolean),
                      sa.column("created", UTCDateTime()))
     op.bulk_insert(users, [{"name": "service", "is_admin": True, "created": now}])
-    with op.batch_alter_table("workspace") as batch:
+    # On SQLite the table is rebuilt (batch mode), with AUTOINCREMENT: purged ids are never reused.
+    with op.batch_alter_table("workspace", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.alter_column("configuration", existing_type=sa.Text(), nullable=True)
         batch.add_column(sa.Column("settings", sa.JSON(), nullable=False, server_default=_EMPTY_OBJECT))
         batch.add_column(sa.Column("frontend_settings", sa.JSON(), nullable=False, server_default=_EMPTY_OBJECT))
