@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
@@ -14,9 +15,10 @@ from starlette.datastructures import URL
 
 from ..db.models import Workspace, utcnow
 from .errors import ApiError
+from .fields import NameQuery
 
-__all__ = ["MAX_NAMES", "ORDER_FIELDS", "EndedQuery", "PageQuery", "PageSizeQuery", "StartedQuery", "list_page",
-           "order_by", "parse_moment", "time_filters"]
+__all__ = ["MAX_NAMES", "ORDER_FIELDS", "ScaleQuery", "list_page", "order_by", "parse_moment", "scale_query",
+           "time_filters"]
 
 ORDER_FIELDS = ("id", "name", "title", "description", "base_url", "is_active", "created", "deprecated",
                 "last_modified", "used_size", "total_size", "usage_measured")
@@ -111,9 +113,40 @@ def order_by(query: Select[Any], order: Sequence[str], fields: Mapping[str, str]
     return query.order_by(*clauses)
 
 
-def list_page(sessions: sessionmaker[Session], url: URL, row: Callable[[Workspace], dict[str, Any]], *,
-              page: int, page_size: int, started: str | None, ended: str | None, names: Sequence[str],
-              order: Sequence[str], fields: Mapping[str, str] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ScaleQuery:
+    """The query parameters of a Scale list (v5, v6)."""
+
+    page: int
+    page_size: int
+    started: str | None
+    ended: str | None
+    names: list[str]
+    order: list[str]
+
+
+def scale_query(fields: Iterable[str]) -> Callable[..., ScaleQuery]:
+    """Return the FastAPI dependency reading a Scale list's parameters (``fields``: what ``order`` may name)."""
+    known = ", ".join(fields)
+
+    def dependency(
+        page: PageQuery = 1,
+        page_size: PageSizeQuery = 100,
+        started: StartedQuery = None,
+        ended: EndedQuery = None,
+        name: Annotated[list[NameQuery], Query(description="Only workspaces with this name (repeat for more).")]
+        = [],  # noqa: B006
+        # (a default, not an annotation: the annotations are strings, which cannot name ``known``)
+        order: list[str] = Query([], description="Fields to order by, - to reverse (repeat to multi-sort): "  # noqa: B008
+                                 + known),
+    ) -> ScaleQuery:
+        return ScaleQuery(page, page_size, started, ended, name, order)
+
+    return dependency
+
+
+def list_page(sessions: sessionmaker[Session], url: URL, row: Callable[[Workspace], dict[str, Any]],
+              query: ScaleQuery, fields: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return ``{count, next, previous, results}``: one page of the live workspaces matching the query.
 
     ``next``/``previous`` are absolute URLs (``url`` with another ``page``); ``row`` shapes each workspace.
@@ -121,12 +154,13 @@ def list_page(sessions: sessionmaker[Session], url: URL, row: Callable[[Workspac
     Raises:
         ApiError: 400 for a bad parameter, 404 for a page past the last one.
     """
-    conditions = [Workspace.trashed.is_(None), *time_filters(started, ended)]
+    page, page_size, names = query.page, query.page_size, query.names
+    conditions = [Workspace.trashed.is_(None), *time_filters(query.started, query.ended)]
     if len(names) > MAX_NAMES:
         raise ApiError.one(400, "invalid_value", f"name: at most {MAX_NAMES} names per query", "name", "query")
     if names:
         conditions.append(Workspace.name.in_(set(names)))
-    query = order_by(select(Workspace).where(*conditions), order, fields)
+    ordered = order_by(select(Workspace).where(*conditions), query.order, fields)
     with sessions() as session:
         count = session.scalar(select(func.count()).select_from(Workspace).where(*conditions)) or 0
         offset = (page - 1) * page_size
@@ -134,7 +168,7 @@ def list_page(sessions: sessionmaker[Session], url: URL, row: Callable[[Workspac
             pages = max(1, -(-count // page_size))
             raise ApiError.one(404, "invalid_page", f"invalid page: page {page} does not exist (there "
                                f"{'is' if pages == 1 else 'are'} {pages})", "page", "query")
-        rows = session.scalars(query.offset(offset).limit(page_size)).all()
+        rows = session.scalars(ordered.offset(offset).limit(page_size)).all()
         results = [row(ws) for ws in rows]
     nxt = str(url.include_query_params(page=page + 1)) if offset + page_size < count else None
     prev = None

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from ...db.models import DESCRIPTION_LENGTH, TITLE_LENGTH
-from ..v6.schemas import clean_text
+from ..fields import clean_text
 
 __all__ = ["BulkItem", "OwnerChange", "Schedule", "WorkspaceCreate", "WorkspacePatch", "WorkspaceSettings"]
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AfterValidator
+from fastapi import APIRouter, Depends, Request, Response
 
 from brokers.config import mask_secrets
 
 from ...db.models import Workspace
 from ...store import workspaces as store
 from ..deps import get_state, require_read
-from ..listing import EndedQuery, PageQuery, PageSizeQuery, StartedQuery, list_page
-from ..v6.schemas import ErrorBody, clean_text
+from ..listing import ScaleQuery, list_page, scale_query
+from ..v6.schemas import ErrorBody
 from .schemas import V5WorkspaceDetail, V5WorkspaceList
 
 __all__ = ["ORDER_FIELDS", "router"]
@@ -33,7 +32,6 @@ ORDER_FIELDS = {"id": "id", "name": "name", "title": "title", "description": "de
 _ERR = {"model": ErrorBody}
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR, 404: _ERR}
 _ETAG = {"ETag": {"description": "The workspace's version (the same as v6's)", "schema": {"type": "string"}}}
-NameQuery = Annotated[str, AfterValidator(clean_text)]
 
 
 def _summary(ws: Workspace) -> dict[str, Any]:
@@ -49,19 +47,10 @@ def _detail(ws: Workspace) -> dict[str, Any]:
 
 @router.get("/workspaces/", response_model=V5WorkspaceList, responses=_READ_ERRORS,
             dependencies=[Depends(require_read)], summary="List workspaces (v5)")
-def list_workspaces(
-    request: Request,
-    page: PageQuery = 1,
-    page_size: PageSizeQuery = 100,
-    started: StartedQuery = None,
-    ended: EndedQuery = None,
-    name: Annotated[list[NameQuery], Query(description="Only workspaces with this name (repeat for more).")] = [],  # noqa: B006
-    order: Annotated[list[str], Query(description="Fields to order by, - to reverse (repeat to multi-sort): "
-                                      + ", ".join(ORDER_FIELDS))] = [],  # noqa: B006
-) -> dict[str, Any]:
+def list_workspaces(request: Request,
+                    query: Annotated[ScaleQuery, Depends(scale_query(ORDER_FIELDS))]) -> dict[str, Any]:
     """Return a page of workspaces with their last measured ``used_size``/``total_size`` (null until measured)."""
-    return list_page(get_state(request).sessions, request.url, _summary, page=page, page_size=page_size,
-                     started=started, ended=ended, names=name, order=order, fields=ORDER_FIELDS)
+    return list_page(get_state(request).sessions, request.url, _summary, query, ORDER_FIELDS)
 
 
 @router.get("/workspaces/{id}/", response_model=V5WorkspaceDetail,

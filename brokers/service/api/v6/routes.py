@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AfterValidator, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from brokers.config import mask_secrets
@@ -20,7 +20,8 @@ from ...store import workspaces as store
 from ...store.users import Actor
 from ..deps import ServiceState, get_state, require_read, require_write
 from ..errors import ApiError, read_json, validation_items
-from ..listing import ORDER_FIELDS, EndedQuery, PageQuery, PageSizeQuery, StartedQuery, list_page
+from ..fields import clean_text
+from ..listing import ORDER_FIELDS, ScaleQuery, list_page, scale_query
 from .schemas import (
     ErrorBody,
     ValidationBody,
@@ -29,7 +30,6 @@ from .schemas import (
     WorkspaceList,
     WorkspacePatch,
     WorkspaceValidation,
-    clean_text,
 )
 
 __all__ = ["router"]
@@ -40,7 +40,6 @@ _ERR = {"model": ErrorBody}
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR}
 _ONE_ERRORS: dict[int | str, dict[str, Any]] = {**_READ_ERRORS, 404: _ERR}
 _ETAG = {"ETag": {"description": "The workspace's version, for If-Match", "schema": {"type": "string"}}}
-NameQuery = Annotated[str, AfterValidator(clean_text)]
 
 
 def _summary(ws: Workspace) -> dict[str, Any]:
@@ -66,19 +65,10 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="Change onl
 
 @router.get("/workspaces/", response_model=WorkspaceList, responses=_ONE_ERRORS,
             dependencies=[Depends(require_read)], summary="List workspaces")
-def list_workspaces(
-    request: Request,
-    page: PageQuery = 1,
-    page_size: PageSizeQuery = 100,
-    started: StartedQuery = None,
-    ended: EndedQuery = None,
-    name: Annotated[list[NameQuery], Query(description="Only workspaces with this name (repeat for more).")] = [],  # noqa: B006
-    order: Annotated[list[str], Query(description="Fields to order by, - to reverse (repeat to multi-sort): "
-                                      + ", ".join(ORDER_FIELDS))] = [],  # noqa: B006
-) -> dict[str, Any]:
+def list_workspaces(request: Request,
+                    query: Annotated[ScaleQuery, Depends(scale_query(ORDER_FIELDS))]) -> dict[str, Any]:
     """Return a page of workspaces with their last measured ``used_size``/``total_size``."""
-    return list_page(get_state(request).sessions, request.url, _summary, page=page, page_size=page_size,
-                     started=started, ended=ended, names=name, order=order)
+    return list_page(get_state(request).sessions, request.url, _summary, query)
 
 
 @router.post("/workspaces/", status_code=201, response_model=WorkspaceDetail,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StrictBool, WithJsonSchema
 
 from ...db.models import BASE_URL_LENGTH, DESCRIPTION_LENGTH, TITLE_LENGTH
+from ..fields import clean_text
 
 __all__ = [
     "ErrorBody",
@@ -24,17 +25,6 @@ __all__ = [
     "clean_text",
     "format_timestamp",
 ]
-
-
-def clean_text(value: str) -> str:
-    """Reject text a database cannot store: NUL characters and lone surrogates."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
 
 
 def format_timestamp(value: datetime) -> str:
