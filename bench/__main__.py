@@ -124,7 +124,11 @@ def main() -> None:
     print("\n".join(notes))
     print(f"total {elapsed:.1f} s")
     if not args.no_write:
-        Path(args.output).write_text(
+        output = Path(args.output)
+        previous = output.read_text() if output.exists() else ""
+        # The "## " sections after the main tables belong to the single benchmarks (bench_reads, ...): kept.
+        kept = previous[previous.find("\n## "):] if "\n## " in previous else ""
+        output.write_text(
             f"# Benchmark results\n\nCommand: `{command_line()}` ({elapsed:.0f} s)  \n"
             f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  \n"
             f"Machine: {versions(''.join(extra))}\n\n"
@@ -138,7 +142,7 @@ def main() -> None:
             "listings (no CommonPrefixes), which breaks any prefix-parallel listing. Bytes of ranged reads are "
             "counted at the server by the test suite's recording middleware around moto. s3rver answers a "
             "completed multipart upload with the MD5 of the whole object, not `md5(part md5s)-N`.\n\n"
-            f"{text}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+            f"{text}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n" + kept)
     if failures:
         raise SystemExit(1)
 

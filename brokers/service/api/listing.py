@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 from sqlalchemy import ColumnElement, Select, UnaryExpression, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, raiseload, sessionmaker
 from starlette.datastructures import URL
 
 from ..db.models import Workspace, utcnow
@@ -107,7 +107,10 @@ def order_by(query: Select[Any], order: Sequence[str], fields: Mapping[str, str]
             continue
         seen.add(attribute)
         column = getattr(Workspace, attribute)
-        clauses.append(column.desc().nulls_first() if descending else column.asc().nulls_last())
+        clause = column.desc() if descending else column.asc()
+        if Workspace.__table__.c[attribute].nullable:  # (NULLS FIRST/LAST keeps SQLite from using an index)
+            clause = clause.nulls_first() if descending else clause.nulls_last()
+        clauses.append(clause)
     if "id" not in seen:
         clauses.append(Workspace.id.asc())
     return query.order_by(*clauses)
@@ -168,7 +171,8 @@ def list_page(sessions: sessionmaker[Session], url: URL, row: Callable[[Workspac
             pages = max(1, -(-count // page_size))
             raise ApiError.one(404, "invalid_page", f"invalid page: page {page} does not exist (there "
                                f"{'is' if pages == 1 else 'are'} {pages})", "page", "query")
-        rows = session.scalars(ordered.offset(offset).limit(page_size)).all()
+        # Scale objects have no tags: not loaded.
+        rows = session.scalars(ordered.offset(offset).limit(page_size).options(raiseload(Workspace.tag_rows))).all()
         results = [row(ws) for ws in rows]
     nxt = str(url.include_query_params(page=page + 1)) if offset + page_size < count else None
     prev = None

@@ -11,7 +11,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -112,13 +112,13 @@ def _may_change(actor: Actor, ws: Workspace) -> None:
 
 
 @contextmanager
-def names_locked(session: Session) -> Iterator[None]:
-    """Serialise the write transactions that check management names, until they end.
+def names_locked(session: Session, needed: bool = True) -> Iterator[None]:
+    """Serialise the write transactions that check management names, until they end (``needed``: they do).
 
     SQLite's write transactions (:func:`~brokers.service.db.writing`) are serial already; on PostgreSQL this
     takes a transaction-level advisory lock, which every process of the service shares.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if needed and session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
     yield
 
@@ -262,7 +262,7 @@ def create(sessions: sessionmaker[Session], box: SecretBox, actor: Actor, change
     base = slugify(changes["title"])
     for _attempt in range(10):
         try:
-            with writing(sessions) as session, (names_locked(session) if unique_title else nullcontext()):
+            with writing(sessions) as session, names_locked(session, unique_title):
                 now = utcnow()
                 ws = Workspace(title=changes["title"], configuration=None, created=now, last_modified=now,
                                last_activity=now, owner_id=actor.id, author_id=actor.id, version=1, is_active=True,

@@ -65,7 +65,8 @@ def bulk_edit(items: Annotated[list[BulkItem], Body(max_length=1000)], request: 
         seen.add(item.id)
     done: list[Workspace] = []
     remeasure: list[int] = []
-    with writing(state.sessions) as session, store.names_locked(session):
+    renames = any("name" in item.model_fields_set for item in items)
+    with writing(state.sessions) as session, store.names_locked(session, renames):
         for index, item in enumerate(items):
             try:
                 ws = store.find(session, item.id, lock=True)
@@ -101,7 +102,7 @@ def edit_workspace(workspace_id: WorkspaceIdPath, body: WorkspacePatch, request:
     """Change the given fields (owner or admin); with ``If-Match``, only if still at that version (412)."""
     state = get_state(request)
     wanted = changes(body)
-    with writing(state.sessions) as session, store.names_locked(session):
+    with writing(state.sessions) as session, store.names_locked(session, "title" in wanted):
         ws = store.find(session, workspace_id, lock=True)
         remeasure = store.update(session, state.box, actor, ws, wanted, if_match=if_match, unique_title=True,
                                  fields=FIELDS)
