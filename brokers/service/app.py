@@ -60,7 +60,7 @@ def _reseal(box: SecretBox, sessions: sessionmaker[Session]) -> None:
         return
     with sessions() as session, session.begin():
         for ws in session.scalars(select(Workspace).where(Workspace.configuration.is_not(None))):
-            stored = json.loads(ws.configuration or "null")
+            stored = ws.stored_configuration
             if any(True for _ in secret_paths(stored)):
                 sealed = box.seal(stored)
                 if sealed != stored:

@@ -24,11 +24,12 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from brokers.config import MASK, URL_FIELDS, safe_endpoint
+from brokers.config import MASK, URL_FIELDS, mask_secrets, safe_endpoint
 from brokers.config.endpoints import split_userinfo
 from brokers.config.model import holds_secret
 
-__all__ = ["ENCRYPTED_PREFIX", "SecretBox", "SecretError", "TokenChecker", "keep_masked_secrets", "secret_paths"]
+__all__ = ["ENCRYPTED_PREFIX", "SecretBox", "SecretError", "TokenChecker", "keep_masked_secrets", "masked",
+           "secret_paths"]
 
 ENCRYPTED_PREFIX = "enc:fernet:"
 
@@ -73,6 +74,11 @@ class TokenChecker:
         for token in self._tokens:
             found |= hmac.compare_digest(given, token)
         return found
+
+
+def masked(stored: Any) -> Any:
+    """A stored configuration as every answer shows it: each secret (plain or sealed) masked; None stays None."""
+    return None if stored is None else mask_secrets(stored)
 
 
 def _fernet_keys(key: str) -> tuple[bytes, bytes | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,6 +28,10 @@ TITLE_LENGTH = 100
 DESCRIPTION_LENGTH = 500
 BASE_URL_LENGTH = 1000
 USER_NAME_LENGTH = 100
+MAX_ID = 2**31 - 1
+"""The largest id of an ``Integer`` key (workspaces, users, history items)."""
+MAX_BIG_ID = 2**63 - 1
+"""The largest value of a ``BigInteger`` column (dawg and tag ids, which other systems assign)."""
 SERVICE_USER = "service"
 """The built-in admin user the service's own tokens (``--token``) act as; it owns workspaces created before users."""
 
@@ -115,6 +120,11 @@ class Workspace(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     tag_rows: Mapped[list[WorkspaceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin",
                                                         order_by="WorkspaceTag.tag_id")
+
+    @property
+    def stored_configuration(self) -> Any:
+        """The configuration as stored (JSON data, secrets sealed), or None."""
+        return None if self.configuration is None else json.loads(self.configuration)
 
     @property
     def tags(self) -> list[int]:

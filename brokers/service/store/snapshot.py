@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..db.models import Workspace
@@ -19,6 +18,6 @@ def snapshot(ws: Workspace) -> dict[str, Any]:
     state: dict[str, Any] = {field: getattr(ws, field) for field in CONTENT_FIELDS}
     state["tags"] = list(ws.tags)
     state["inputs"] = list(ws.inputs)
-    state.update(name=ws.name, configuration=None if ws.configuration is None else json.loads(ws.configuration),
+    state.update(name=ws.name, configuration=ws.stored_configuration,
                  owner_id=ws.owner_id, author_id=ws.author_id, trashed=ws.trashed is not None, version=ws.version)
     return state

@@ -21,14 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from brokers.registry import validate_configuration
 
 from ..db import writing
-from ..db.models import NAME_LENGTH, TITLE_LENGTH, User, Workspace, WorkspaceHistory, utcnow
+from ..db.models import MAX_ID, NAME_LENGTH, TITLE_LENGTH, User, Workspace, WorkspaceHistory, utcnow
 from ..problems import ApiError
 from ..security import SecretBox, SecretError, keep_masked_secrets
 from .snapshot import CONTENT_FIELDS, snapshot
 from .users import Actor
 
 __all__ = [
-    "MAX_ID",
     "change_owner",
     "check_version",
     "clone",
@@ -45,7 +44,6 @@ __all__ = [
     "update",
 ]
 
-MAX_ID = 2**31 - 1
 _ADVISORY_KEY = 0x6272_6B73  # "brks": the PostgreSQL advisory lock serialising management-name checks
 
 
@@ -218,7 +216,7 @@ def _apply(session: Session, box: SecretBox, ws: Workspace, changes: Mapping[str
     """Set the given fields on ``ws``; return True if its storage configuration changed."""
     remeasure = False
     if "configuration" in changes:
-        stored = None if ws.configuration is None else json.loads(ws.configuration)
+        stored = ws.stored_configuration
         if changes["configuration"] is None:
             remeasure = ws.configuration is not None
             ws.configuration = None
@@ -388,7 +386,7 @@ def clone(sessions: sessionmaker[Session], box: SecretBox, actor: Actor, source:
     changes.update(inputs=list(source.inputs), tags=list(source.tags))
     if source.configuration is not None:
         try:
-            changes["configuration"] = box.open(json.loads(source.configuration))
+            changes["configuration"] = box.open(source.stored_configuration)
         except SecretError as exc:
             raise ApiError.one(409, "sealed_secret", str(exc), "id", "path") from None
     stem = "clone_" + source.title

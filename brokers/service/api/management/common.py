@@ -38,7 +38,7 @@ def answer(state: ServiceState, ws: Workspace, full_structure: bool, response: R
     return {"workspace": represent(state, ws, full_structure)}
 
 
-def changes(body: WorkspacePatch, prefix: str = "") -> dict[str, Any]:
+def changes(body: WorkspacePatch) -> dict[str, Any]:
     """The store's changes for a body.
 
     Raises:
@@ -47,5 +47,5 @@ def changes(body: WorkspacePatch, prefix: str = "") -> dict[str, Any]:
     try:
         return changes_of(body)
     except ValueError as exc:
-        field = f"{prefix}{exc.args[0]}"
+        field = exc.args[0]
         raise ApiError.one(400, "wrong_type", f"{field} cannot be null", field) from None

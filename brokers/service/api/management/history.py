@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...db import writing
-from ...db.models import Workspace, WorkspaceHistory
+from ...db.models import MAX_ID, Workspace, WorkspaceHistory
 from ...store import workspaces as store
 from ...store.users import Actor
 from ..deps import get_state, require_read, require_write
@@ -75,7 +75,7 @@ def _predecessors(session: Session, ws_id: int, items: list[WorkspaceHistory]) -
 
 
 def _item(session: Session, ws_id: int, history_id: int) -> WorkspaceHistory:
-    item = session.get(WorkspaceHistory, history_id) if 1 <= history_id <= store.MAX_ID else None
+    item = session.get(WorkspaceHistory, history_id) if 1 <= history_id <= MAX_ID else None
     if item is None or item.workspace_id != ws_id:
         raise ApiError.one(404, "not_found", f"workspace {ws_id} has no history item {history_id}", "history_id",
                            "path")

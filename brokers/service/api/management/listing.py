@@ -9,7 +9,7 @@ from fastapi import Query
 from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import Session
 
-from ...db.models import Workspace, WorkspaceTag
+from ...db.models import MAX_BIG_ID, MAX_ID, Workspace, WorkspaceTag
 
 __all__ = ["Paging", "WorkspaceFilters", "page_of", "paging", "workspace_filters"]
 
@@ -20,7 +20,6 @@ _COLUMNS: dict[str, Any] = {"id": Workspace.id, "name": func.lower(Workspace.tit
                             "user_id": Workspace.owner_id, "author_id": Workspace.author_id,
                             "dawg_id": Workspace.dawg_id, "disabled": Workspace.is_active}
 _REVERSED = {"disabled"}  # disabled ascending is is_active descending
-_BIG = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class Paging:
 
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="How many records to return (1-1000, default 20).")]
-Offset = Annotated[int | None, Query(ge=0, le=_BIG, description="How many records to skip.")]
+Offset = Annotated[int | None, Query(ge=0, le=MAX_ID, description="How many records to skip.")]
 Direction = Annotated[str, Query(pattern=r"^(?i:asc|desc)$", description="ASC or DESC.")]
 Full = Annotated[bool, Query(description="1: the full objects; 0 (default): the light ones.")]
 
@@ -99,7 +98,7 @@ def workspace_filters(
     name_filter: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$",
                                              description="Only workspaces whose name contains this (any case).")]
     = None,
-    tag_ids: Annotated[list[Annotated[int, Query(ge=0, le=2**63 - 1)]] | None, Query(
+    tag_ids: Annotated[list[Annotated[int, Query(ge=0, le=MAX_BIG_ID)]] | None, Query(
         max_length=100, description="Only workspaces with one of these tags (repeat the parameter).")] = None,
     show_enabled: Annotated[bool, Query(description="Show enabled workspaces (default 1).")] = True,
     show_disabled: Annotated[bool, Query(description="Show disabled workspaces (default 1).")] = True,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from sqlalchemy import select
 
 from ...db import writing
-from ...db.models import Workspace
+from ...db.models import MAX_BIG_ID, Workspace
 from ...store import workspaces as store
 from ...store.users import Actor
 from ..deps import get_state, require_read, require_write
@@ -152,7 +152,7 @@ def change_owner(workspace_id: WorkspaceIdPath, body: OwnerChange, request: Requ
 
 @router.get("/dawgs/{dawg_id}/workspaces", response_model=WorkspaceList, response_model_exclude_unset=True,
             responses=ONE_ERRORS, dependencies=[Depends(require_read)], summary="List a dawg's workspaces")
-def dawg_workspaces(dawg_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The dawg (group) id.")],
+def dawg_workspaces(dawg_id: Annotated[int, Path(ge=1, le=MAX_BIG_ID, description="The dawg (group) id.")],
                     request: Request, page: Annotated[Paging, Depends(paging)]) -> dict[str, Any]:
     """The live workspaces of a dawg (group)."""
     state = get_state(request)

@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from ...db.models import DESCRIPTION_LENGTH, TITLE_LENGTH
+from ...db.models import DESCRIPTION_LENGTH, MAX_BIG_ID, MAX_ID, TITLE_LENGTH
 from ..fields import clean_text
 
 __all__ = ["BulkItem", "OwnerChange", "Schedule", "WorkspaceCreate", "WorkspacePatch", "WorkspaceSettings"]
@@ -32,7 +32,6 @@ _STRICT = ConfigDict(strict=True, extra="forbid")
 _CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 _EXAMPLES = {"minute": "0-59", "hour": "0-23", "day": "1-31", "month": "1-12 or jan-dec",
              "day_of_week": "0-6 or sun-sat"}
-MAX_ID = 2**63 - 1
 
 
 def _json_text(value: Any) -> Any:
@@ -59,9 +58,9 @@ Name = Annotated[str, Field(min_length=1, max_length=TITLE_LENGTH, pattern=r"^[^
                  AfterValidator(clean_text), AfterValidator(str.strip)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_LENGTH, pattern=r"^[^\x00]*$"), AfterValidator(clean_text)]
 Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
-WorkspaceId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
-GroupId = Annotated[StrictInt, Field(ge=1, le=MAX_ID, description="The id of the workspace's dawg (group).")]
-TagId = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
+WorkspaceId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+GroupId = Annotated[StrictInt, Field(ge=1, le=MAX_BIG_ID, description="The id of the workspace's dawg (group).")]
+TagId = Annotated[StrictInt, Field(ge=0, le=MAX_BIG_ID)]
 JsonObject = Annotated[dict[str, Any], Field(description="Any JSON object.")]
 
 
@@ -136,7 +135,7 @@ class OwnerChange(BaseModel):
     """The new owner."""
 
     model_config = _STRICT
-    user_id: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+    user_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 
 NULLABLE = frozenset({"description", "dawg_id"})

@@ -7,15 +7,13 @@ threshold.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from brokers.config import mask_secrets
-
 from ...db.models import Workspace, WorkspaceHistory
+from ...security import masked
 
 __all__ = ["full", "history_item", "light", "stamp"]
 
@@ -47,16 +45,12 @@ def light(ws: Workspace, threshold: float) -> dict[str, Any]:
             "created": stamp(ws.created), "version": ws.version}
 
 
-def _configuration(stored: Any) -> Any:
-    return None if stored is None else mask_secrets(stored)
-
-
 def full(ws: Workspace, threshold: float) -> dict[str, Any]:
     """The object with ``load_full_structure=1``: every field, the storage configuration masked."""
     return {**light(ws, threshold), "settings": _settings(ws.settings), "frontend_settings": ws.frontend_settings,
             "variables": ws.variables, "input_settings": {"inputs": list(ws.inputs)},
             "continue_on_failure": int(ws.continue_on_failure), "last_run": None, "last_run_duration": None,
-            "configuration": _configuration(None if ws.configuration is None else json.loads(ws.configuration))}
+            "configuration": masked(ws.stored_configuration)}
 
 
 def _historic(item: WorkspaceHistory) -> dict[str, Any]:
@@ -68,7 +62,7 @@ def _historic(item: WorkspaceHistory) -> dict[str, Any]:
             "continue_on_failure": int(bool(state.get("continue_on_failure"))),
             "disabled": int(not state.get("is_active", True)), "deleted": int(bool(state.get("trashed"))),
             "author_id": state.get("author_id"), "tags": list(state.get("tags", [])),
-            "configuration": _configuration(state.get("configuration")), "version": state.get("version"),
+            "configuration": masked(state.get("configuration")), "version": state.get("version"),
             "created": stamp(item.created)}
 
 

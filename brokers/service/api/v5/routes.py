@@ -6,14 +6,12 @@ v6's query parameters (``page``, ``page_size``, ``started``, ``ended``, ``name``
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from brokers.config import mask_secrets
-
 from ...db.models import Workspace
+from ...security import masked
 from ...store import workspaces as store
 from ..deps import get_state, require_read
 from ..listing import ScaleQuery, list_page, scale_query
@@ -41,8 +39,7 @@ def _summary(ws: Workspace) -> dict[str, Any]:
 
 
 def _detail(ws: Workspace) -> dict[str, Any]:
-    configuration = None if ws.configuration is None else mask_secrets(json.loads(ws.configuration))
-    return {**_summary(ws), "json_config": configuration}
+    return {**_summary(ws), "json_config": masked(ws.stored_configuration)}
 
 
 @router.get("/workspaces/", response_model=V5WorkspaceList, responses=_READ_ERRORS,

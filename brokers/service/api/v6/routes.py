@@ -10,12 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from brokers.config import mask_secrets
 from brokers.registry import validate_configuration
 
 from ...db import writing
 from ...db.models import Workspace
-from ...security import SecretError, keep_masked_secrets
+from ...security import SecretError, keep_masked_secrets, masked
 from ...store import workspaces as store
 from ...store.users import Actor
 from ..deps import ServiceState, get_state, require_read, require_write
@@ -50,8 +49,7 @@ def _summary(ws: Workspace) -> dict[str, Any]:
 
 
 def _detail(ws: Workspace) -> dict[str, Any]:
-    configuration = None if ws.configuration is None else mask_secrets(json.loads(ws.configuration))
-    return {**_summary(ws), "configuration": configuration}
+    return {**_summary(ws), "configuration": masked(ws.stored_configuration)}
 
 
 def _load(state: ServiceState, ws_id: int) -> Workspace:
