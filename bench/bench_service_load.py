@@ -43,6 +43,7 @@ from typing import Any
 import aiohttp
 import httpx
 
+from . import harness
 from .harness import versions
 from .servers import Unavailable, free_port
 
@@ -62,7 +63,7 @@ def service_app() -> Any:
     from brokers.service.settings import Settings
 
     return create_app(Settings(database_url=os.environ[DATABASE_ENV], tokens=(os.environ[TOKEN_ENV],),
-                               usage_workers=0))
+                               usage_interval=0))
 
 
 @dataclass(frozen=True)
@@ -396,12 +397,8 @@ def render(reports: list[dict[str, Any]], command: str) -> str:
 
 
 def replace_section(text: str, section: str) -> str:
-    """Put ``section`` (markers included) in place of the one between the markers of ``text``, or append it."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start != -1 and end > start:
-        rest = text[end + len(END):].lstrip("\n")
-        return text[:start] + section + ("\n" + rest if rest else "")
-    return (text.rstrip("\n") + "\n\n" if text.strip() else "") + section
+    """Put ``section`` in place of this benchmark's section of ``text``, or append it."""
+    return harness.replace_section(text, section, BEGIN, END)
 
 
 def _failed(report: dict[str, Any]) -> bool:

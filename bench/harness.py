@@ -93,3 +93,12 @@ def table(cases: list[Case]) -> str:
 
 def command_line() -> str:
     return "python -m bench " + " ".join(sys.argv[1:])
+
+
+def replace_section(text: str, section: str, begin: str, end: str) -> str:
+    """Put ``section`` (its markers included) in place of the one between ``begin`` and ``end``, or append it."""
+    start, stop = text.find(begin), text.find(end)
+    if start != -1 and stop > start:
+        rest = text[stop + len(end):].lstrip("\n")
+        return text[:start] + section + ("\n" + rest if rest else "")
+    return (text.rstrip("\n") + "\n\n" if text.strip() else "") + section

@@ -28,13 +28,14 @@ from .errors import (
     WorkspaceNotFound,
 )
 from .registry import broker_types, get_broker, load_configuration, validate_configuration
-from .types import Capabilities, FileInfo, Usage
+from .types import Capabilities, FileInfo, FolderUsage, Usage, UsageReport
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MASK", "AccessDenied", "Broker", "BrokerError", "Capabilities", "FileInfo", "FileNotFound", "IntegrityError",
-    "InvalidConfiguration", "MissingDependency", "MountError", "PathOutsideWorkspace", "StorageUnavailable", "Usage",
-    "ValidationResult", "Volume", "WorkspaceConfiguration", "WorkspaceNotFound", "__version__", "broker_types",
-    "configuration_schema", "get_broker", "load_configuration", "validate_configuration",
+    "MASK", "AccessDenied", "Broker", "BrokerError", "Capabilities", "FileInfo", "FileNotFound", "FolderUsage",
+    "IntegrityError", "InvalidConfiguration", "MissingDependency", "MountError", "PathOutsideWorkspace",
+    "StorageUnavailable", "Usage", "UsageReport", "ValidationResult", "Volume", "WorkspaceConfiguration",
+    "WorkspaceNotFound", "__version__", "broker_types", "configuration_schema", "get_broker", "load_configuration",
+    "validate_configuration",
 ]

@@ -1,4 +1,4 @@
-"""Typed values of the broker contract: :class:`FileInfo`, :class:`Usage` and :class:`Capabilities`."""
+"""Typed values of the broker contract: ``FileInfo``, ``Usage``, ``FolderUsage``, ``UsageReport``, ``Capabilities``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Capabilities", "FileInfo", "Usage"]
+__all__ = ["Capabilities", "FileInfo", "FolderUsage", "Usage", "UsageReport"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,43 @@ class Usage:
         data = asdict(self)
         data["measured_at"] = self.measured_at.isoformat()
         return data
+
+
+@dataclass(frozen=True)
+class FolderUsage:
+    """One folder's share of a workspace, from :meth:`~brokers.Broker.folder_usage`.
+
+    Attributes:
+        path: The folder, relative to the workspace (``"in"``, ``"in/raw"`` at depth 2); ``""`` holds the files
+            directly at the root.
+        used_size: Bytes of the files below it (a file with several hard links in the folder counts once).
+        file_count: Number of files below it.
+    """
+
+    path: str
+    used_size: int
+    file_count: int
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """A workspace's usage and each folder's share, measured in the same pass.
+
+    Attributes:
+        usage: What :meth:`~brokers.Broker.usage` reports (the quota applied the same way).
+        folders: The folders at ``depth`` that hold a file at some depth, sorted by path; a file less deep counts
+            in its own folder (``""`` for the root, present only if the root holds files).
+        depth: How many path components name a folder.
+    """
+
+    usage: Usage
+    folders: tuple[FolderUsage, ...]
+    depth: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: ``usage`` as :meth:`Usage.to_dict`, ``folders`` as a list of dicts."""
+        return {"usage": self.usage.to_dict(), "folders": [asdict(folder) for folder in self.folders],
+                "depth": self.depth}
 
 
 @dataclass(frozen=True)

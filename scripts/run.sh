@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: a host workspace in ./demo/workspace.
 # It validates the configuration, writes, reads (whole and ranged), moves and sizes files with the brokers
-# command, then serves the workspace API on SQLite (./demo/brokers.db) and reads the workspace's usage over HTTP.
+# command, then serves the workspace API on SQLite (./demo/brokers.db), reads the workspace's usage over HTTP and
+# runs a usage-scan job on the service's embedded job queue.
 # Usage: scripts/run.sh [--serve]   (--serve: keep the service running at http://127.0.0.1:8000/ afterwards)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +68,22 @@ for _ in range(100):
     time.sleep(0.1)
 print(f"GET /v6/workspaces/ -> {status}: used_size={ws['used_size']} total_size={ws['total_size']} "
       f"(measured {ws['usage_measured']})")
+# A usage scan job (the management API): per-folder bytes and files, its status history and log.
+status, posted = call("POST", f"/workspaces/{ws['id']}/jobs", {"kind": "usage_scan"})
+job = posted["workspace_job"]
+for _ in range(200):
+    status, got = call("GET", f"/workspaces/{ws['id']}/jobs/{job['id']}")
+    job = got["workspace_job"]
+    if job["status"] not in ("waiting", "running"):
+        break
+    time.sleep(0.05)
+stats = job["stats"]
+print(f"usage_scan job {job['id']} {job['status']}: data_volumes={stats.get('data_volumes')} "
+      f"files_count={stats.get('files_count')} statuses={list(stats['statuses_history'])}")
+status, logs = call("GET", f"/workspaces/{ws['id']}/jobs/{job['id']}/logs")
+for line in logs["workspace_logs"]:
+    print(f"  [{line['level']}] {line['text']}")
+assert job["status"] == "finished", job
 PY
 if [[ "${1:-}" == "--serve" ]]; then
     echo "serving $url (token: $token; docs at $url/docs); Ctrl-C stops"

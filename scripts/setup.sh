@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # curl: the README's service examples, which tests/test_readme.py runs.
-DEBIAN_PACKAGES=(fuse3 s3fs rpcbind nfs-ganesha nfs-ganesha-vfs libnfs-utils postgresql curl)
+DEBIAN_PACKAGES=(fuse3 s3fs rpcbind nfs-ganesha nfs-ganesha-vfs libnfs-utils postgresql redis-server curl)
 
 if [[ "${1:-}" != "--no-system" && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
     missing=()

@@ -11,6 +11,8 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.nfs",
     "tests.fixtures.service",
+    "tests.fixtures.redis",
+    "tests.fixtures.smtp",
 ]
 
 REQUIRE_REAL_SERVERS = bool(os.environ.get("BROKERS_REQUIRE_REAL_SERVERS"))

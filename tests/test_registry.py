@@ -56,8 +56,8 @@ def test_third_party_broker_joins_through_an_entry_point(tmp_path, monkeypatch):
 
 def test_public_face():
     assert sorted(brokers.__all__) == sorted([
-        "MASK", "AccessDenied", "Broker", "BrokerError", "Capabilities", "FileInfo", "FileNotFound",
-        "IntegrityError", "InvalidConfiguration", "MissingDependency", "MountError", "PathOutsideWorkspace",
+        "MASK", "AccessDenied", "Broker", "BrokerError", "Capabilities", "FileInfo", "FileNotFound", "FolderUsage",
+        "UsageReport", "IntegrityError", "InvalidConfiguration", "MissingDependency", "MountError", "PathOutsideWorkspace",
         "StorageUnavailable", "Usage", "ValidationResult", "Volume", "WorkspaceConfiguration", "WorkspaceNotFound",
         "__version__",
         "broker_types", "configuration_schema", "get_broker", "load_configuration", "validate_configuration"])

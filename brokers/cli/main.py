@@ -1,11 +1,12 @@
 """The ``brokers`` command: validate configurations and work with a workspace's files.
 
-Every command except ``validate`` and ``serve`` takes the workspace configuration file first. Workspace paths are
-written ``ws:PATH`` where a command also accepts local paths (``cp``). Every error is one line on stderr,
-``brokers CMD: what went wrong``, never a traceback; the exit statuses are :data:`~.common.EXIT_STATUS_HELP`.
+Every command except ``validate``, ``serve``, ``worker`` and ``users`` takes the workspace configuration file
+first. Workspace paths are written ``ws:PATH`` where a command also accepts local paths (``cp``). Every error is
+one line on stderr, ``brokers CMD: what went wrong``, never a traceback; the exit statuses are
+:data:`~.common.EXIT_STATUS_HELP`.
 
 One module per command group: :mod:`~brokers.cli.config` (validate), :mod:`~brokers.cli.files` (ls, cat, cp,
-mv, rm), :mod:`~brokers.cli.usage` (du, volume), :mod:`~brokers.cli.serve` (serve), :mod:`~brokers.cli.users`
+mv, rm), :mod:`~brokers.cli.usage` (du, volume), :mod:`~brokers.cli.serve` (serve, worker), :mod:`~brokers.cli.users`
 (users add, list, revoke).
 """
 
@@ -42,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``brokers`` command; return its exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["serve"]:  # a REMAINDER argument does not take leading options: mark them as positional
-        args_list = ["serve", "--", *args_list[1:]]
+    if args_list[:1] in (["serve"], ["worker"]):  # a REMAINDER argument does not take leading options
+        args_list = [args_list[0], "--", *args_list[1:]]
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(args_list)

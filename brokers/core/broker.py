@@ -16,6 +16,7 @@ import abc
 import builtins
 import contextlib
 import os
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
@@ -25,10 +26,11 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
 from ..config import AccessPolicy, WorkspaceConfiguration
 from ..errors import BrokerError, FileNotFound, IntegrityError, MountError, WorkspaceNotFound
 from ..paths import normalize
-from ..types import Capabilities, FileInfo, Usage
+from ..types import Capabilities, FileInfo, Usage, UsageReport
 from .local.io import create_temp
 from .mounts import run_mount, run_unmount
 from .streams import COPY_CHUNK, Progress, Writer, WriteStream, committing, copy_stream, download_stream, upload_file
+from .tally import Tally, folder_at, folder_shares
 from .volumes import Volume
 
 if TYPE_CHECKING:
@@ -363,7 +365,32 @@ class Broker(abc.ABC):
 
         A ``total_size`` quota in the configuration is reported as the total (and bounds the free space).
         """
-        usage = self._usage()
+        return self._with_quota(self._usage())
+
+    def folder_usage(self, depth: int = 1) -> UsageReport:
+        """Measure the workspace and each folder's share of it, in one pass where the store allows.
+
+        A file counts in the folder named by the first ``depth`` components of its directory: at depth 1
+        ``a/b/c.txt`` counts in ``a``, at depth 2 in ``a/b``; a file less deep counts in its own folder
+        (``a/y.txt`` in ``a``, ``x.txt`` in ``""``, the root). Files of unfinished writes count nowhere, as in
+        :meth:`usage`.
+
+        Returns:
+            The :class:`~brokers.types.UsageReport`: ``usage`` as :meth:`usage` reports it (quota applied), and
+            the folders holding a file, sorted by path. Without hard links across folders their sizes and
+            counts add up to ``usage``'s.
+
+        Raises:
+            ValueError: ``depth`` is not a whole number >= 1.
+            WorkspaceNotFound: The workspace's folder itself does not exist.
+        """
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a whole number >= 1, not {depth!r}")
+        report = self._folder_usage(depth)
+        return replace(report, usage=self._with_quota(report.usage))
+
+    def _with_quota(self, usage: Usage) -> Usage:
+        """Report a ``total_size`` quota of the configuration as the total (and a bound on the free space)."""
         quota = self.config.broker.total_size
         if quota is not None:
             free = max(quota - usage.used_size, 0)
@@ -467,6 +494,17 @@ class Broker(abc.ABC):
             elif head not in folders:
                 folders.add(head)
                 yield f"{prefix}/{head}" if prefix else head
+
+    def _folder_usage(self, depth: int) -> UsageReport:
+        """Two passes: :meth:`_usage` for the totals and capacity, then a listing grouped by folder.
+
+        A backend that can count per folder while it measures overrides this (one pass, totals that agree).
+        """
+        usage = self._usage()
+        tallies: defaultdict[str, Tally] = defaultdict(Tally)
+        for item in self._iter("", True):
+            tallies[folder_at(item.path.rpartition("/")[0], depth)].add(item.size)
+        return UsageReport(usage=usage, folders=folder_shares(tallies)[1], depth=depth)
 
     def _shareable_config(self) -> WorkspaceConfiguration:
         return self.config

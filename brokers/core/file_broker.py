@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, BinaryIO, Protocol
 
-from ..types import FileInfo, Usage
+from ..types import FileInfo, Usage, UsageReport
 from .broker import Broker
 from .streams import Progress, Writer
 
@@ -56,7 +56,10 @@ class FileOperations(Protocol):
         """Remove temporary files of crashed writes older than ``older_than`` seconds."""
 
     def usage(self) -> Usage:
-        """Measure used bytes, file count and capacity."""
+        """Measure used bytes, file count and capacity (temporary files left out)."""
+
+    def folder_usage(self, depth: int) -> UsageReport:
+        """Measure as :meth:`usage` does and, in the same walk, each folder's share at ``depth`` (>= 1)."""
 
 
 class FileBroker(Broker):
@@ -87,6 +90,9 @@ class FileBroker(Broker):
 
     def _usage(self) -> Usage:
         return self.files.usage()
+
+    def _folder_usage(self, depth: int) -> UsageReport:
+        return self.files.folder_usage(depth)
 
     def _rename(self, src: str, dst: str) -> None:
         self.files.rename(src, dst)

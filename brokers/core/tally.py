@@ -1,10 +1,12 @@
-"""Counting files and bytes for ``usage()``: the one tally of every backend."""
+"""Counting files and bytes for ``usage()`` and ``folder_usage()``: the one tally of every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
-__all__ = ["Tally"]
+from ..types import FolderUsage
+
+__all__ = ["Tally", "folder_at", "folder_shares"]
 
 
 class Tally:
@@ -41,3 +43,29 @@ class Tally:
     def used(self) -> int:
         """Bytes used: every file once."""
         return self.size + sum(self.linked.values())
+
+
+def folder_at(directory: str, depth: int) -> str:
+    """The folder at ``depth`` that a file directly in ``directory`` counts in: its first ``depth`` components.
+
+    ``folder_at("a/b", 1) == "a"``, ``folder_at("a", 2) == "a"`` (a file less deep counts in its own folder),
+    ``folder_at("", d) == ""`` (the root), and depth 0 puts everything in ``""``.
+    """
+    if not directory or depth <= 0:
+        return ""
+    return "/".join(directory.split("/", depth)[:depth])
+
+
+def folder_shares(tallies: Mapping[str, Tally]) -> tuple[Tally, tuple[FolderUsage, ...]]:
+    """Merge per-folder tallies: the whole workspace's (hard links once overall) and each folder's share.
+
+    Shares are sorted by path; a folder that counted no file has none.
+    """
+    total = Tally()
+    shares = []
+    for path in sorted(tallies):
+        tally = tallies[path]
+        total.merge(tally)
+        if tally.files:
+            shares.append(FolderUsage(path, tally.used, tally.files))
+    return total, tuple(shares)

@@ -17,18 +17,22 @@ from brokers import __version__
 from .api.deps import ServiceState
 from .api.errors import install_handlers
 from .api.management.history import history_router, trash_router
+from .api.management.jobs import last_jobs_router
+from .api.management.jobs import router as jobs_router
 from .api.management.routes import router as management_router
 from .api.openapi import install_openapi
 from .api.v5.routes import router as v5_router
 from .api.v6.routes import router
 from .db import make_engine, make_sessions, upgrade
 from .db.models import Workspace, WorkspaceHistory
+from .jobs.maintenance import MaintenanceSettings
+from .jobs.runner import RunnerSettings
+from .jobs.system import JobSettings, JobSystem
 from .security import SecretBox, TokenChecker, secret_paths
 from .settings import Settings, hide_password
 from .store.users import Actor, ensure_service_user
-from .usage import UsageRefresher
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "job_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,19 @@ def _service_actor(sessions: sessionmaker[Session]) -> Actor:
         return ensure_service_user(session)
 
 
+def job_settings(settings: Settings, *, serving: bool = True) -> JobSettings:
+    """The job system's settings: in the service (``serving``) schedules and periodic usage scans are on."""
+    return JobSettings(
+        queue_url=settings.queue_url, data_dir=settings.data_folder, workers=settings.job_workers,
+        runner=RunnerSettings(lease=settings.job_lease, heartbeat=settings.job_heartbeat,
+                              split_scans=(settings.queue_url or "").startswith(("redis", "unix"))),
+        maintenance=MaintenanceSettings(tick=min(2.0, settings.job_lease / 3), resend_after=settings.job_resend,
+                                        max_attempts=settings.job_attempts,
+                                        usage_interval=settings.usage_interval if serving else 0.0,
+                                        schedules=serving),
+        smtp_url=settings.smtp_url, mail_from=settings.mail_from)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service: connect, migrate the database to the newest schema, wire the routes.
 
@@ -85,22 +102,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings: How to run; defaults to :class:`Settings` (SQLite under ``$XDG_DATA_HOME``, no tokens).
 
     Returns:
-        The ASGI app. Its lifespan starts and stops the background usage refresher.
+        The ASGI app. Its lifespan starts and stops the job system (consumer threads, maintenance).
     """
     settings = settings or Settings()
     engine = make_engine(settings.url)
     upgrade(engine)
     sessions = make_sessions(engine)
     box = SecretBox(settings.secret_keys)
-    refresher = UsageRefresher(sessions, box, interval=settings.usage_interval, timeout=settings.usage_timeout,
-                               workers=settings.usage_workers, policy=settings.access_policy)
     _reseal(box, sessions)
-    state = ServiceState(settings=settings, sessions=sessions, box=box, refresher=refresher,
-                         tokens=TokenChecker(settings.tokens), service_actor=_service_actor(sessions))
+    actor = _service_actor(sessions)
+    jobs = JobSystem(sessions, box, settings.access_policy, actor, job_settings(settings))
+    state = ServiceState(settings=settings, sessions=sessions, box=box, jobs=jobs,
+                         tokens=TokenChecker(settings.tokens), service_actor=actor)
     if not state.tokens.configured:
         log.warning("no access tokens configured: the service is read-only%s",
                     "" if settings.public_reads else " and every read is refused (use --public-reads)")
-    log.info("workspace service on %s", hide_password(settings.url))
+    log.info("workspace service on %s; jobs on %s, %d run here at once", hide_password(settings.url),
+             jobs.describe(), settings.job_workers)
     log.info("S3 endpoints it may contact: %s; configurations without keys are %s",
              ", ".join(settings.s3_endpoint_allow) or "none but AWS's own (--s3-endpoint-allow)",
              "signed with its own AWS identity" if settings.s3_ambient_credentials else "checked anonymously")
@@ -109,11 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        refresher.start()
+        jobs.start()
         try:
             yield
         finally:
-            refresher.stop()
+            jobs.stop()
             engine.dispose()
 
     app = FastAPI(title="brokers workspace service", version=__version__, description=DESCRIPTION,
@@ -125,8 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router, prefix="/v6")
     app.include_router(router, prefix="/v7")
     app.include_router(trash_router)  # before /workspaces/{workspace_id}, which would take "trash" for an id
+    app.include_router(last_jobs_router)  # likewise "last_jobs"
     app.include_router(management_router)
     app.include_router(history_router)
+    app.include_router(jobs_router)
 
     @app.get("/", include_in_schema=False)
     def _root() -> RedirectResponse:

@@ -3,13 +3,15 @@
 Usage::
 
     brokers serve [--host 127.0.0.1] [--port 8000] [--database-url URL] [--token TOKEN ...] [--public-reads]
-                  [--secret-key KEY] [--usage-interval S] [--usage-timeout S] [--usage-workers N]
-                  [--s3-endpoint-allow PATTERN ...] [--s3-ambient-credentials] [--nfs-server-allow HOST ...]
-                  [--high-disk-usage PERCENT]
+                  [--secret-key KEY] [--usage-interval S] [--s3-endpoint-allow PATTERN ...]
+                  [--s3-ambient-credentials] [--nfs-server-allow HOST ...] [--high-disk-usage PERCENT]
+                  [--queue URL] [--job-workers N] [--job-lease S] [--job-attempts N] [--job-resend S]
+                  [--smtp-url URL]
 
 Tokens also come from ``BROKERS_SERVICE_TOKENS`` (comma-separated; preferred, as command lines are visible to
 other users), the secret key from ``BROKERS_SECRET_KEY`` (comma-separated for rotation: the first encrypts), the
-database URL from ``BROKERS_DATABASE_URL``, endpoint patterns from ``BROKERS_S3_ENDPOINT_ALLOW`` and NFS
+database URL from ``BROKERS_DATABASE_URL``, the job queue from ``BROKERS_QUEUE_URL``, the SMTP server from
+``BROKERS_SMTP_URL``, endpoint patterns from ``BROKERS_S3_ENDPOINT_ALLOW`` and NFS
 servers from ``BROKERS_NFS_SERVER_ALLOW`` (comma-separated, added to the options). Without a database URL the
 service keeps a SQLite file at ``$XDG_DATA_HOME/brokers/brokers.db`` (``~/.local/share/brokers/brokers.db``).
 
@@ -29,12 +31,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from brokers.config import AccessPolicy
 from brokers.errors import MissingDependency
 
 from . import EXTRA_HINT
-from .settings import Settings, default_database_url
+from .settings import Settings, check_queue_url, check_smtp_url, default_database_url
 
 __all__ = ["add_serve_command", "build_parser", "main", "require_service_dependencies", "settings_from_args"]
 
@@ -59,23 +62,20 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
-def _checked(field: str) -> Callable[[str], str]:
-    """Return the argparse type that checks one pattern of an :class:`AccessPolicy` field (bad: exit 2)."""
-    def check(text: str) -> str:
+def _argument(check: Callable[[str], object]) -> Callable[[str], str]:
+    """Return the argparse type that runs ``check`` on the text (its ValueError: exit 2 with its message)."""
+    def checked(text: str) -> str:
         try:
-            if field == "endpoint_allow":
-                AccessPolicy(endpoint_allow=(text,))
-            else:
-                AccessPolicy(nfs_server_allow=(text,))
+            check(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
         return text
 
-    return check
+    return checked
 
 
-_endpoint_pattern = _checked("endpoint_allow")
-_nfs_server_pattern = _checked("nfs_server_allow")
+_endpoint_pattern = _argument(lambda text: AccessPolicy(endpoint_allow=(text,)))
+_nfs_server_pattern = _argument(lambda text: AccessPolicy(nfs_server_allow=(text,)))
 
 
 DESCRIPTION = "Run the workspace service (the Scale v5, v6/v7 and workspace-management REST APIs)."
@@ -92,22 +92,27 @@ def _percent(text: str) -> float:
     return value
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+def _positive(text: str) -> float:
+    """Parse a number of seconds > 0 (bad: exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+_queue_url = _argument(check_queue_url)
+_smtp_url = _argument(check_smtp_url)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *, default_workers: int) -> None:
+    """Add what ``brokers serve`` and ``brokers worker`` share: the registry, secrets, reach, the job queue."""
     parser.add_argument("--database-url", default=os.environ.get("BROKERS_DATABASE_URL"),
                         help=f"SQLAlchemy URL, e.g. postgresql://user@host/db (default: {default_database_url()})")
-    parser.add_argument("--token", action="append", default=[], metavar="TOKEN",
-                        help="an access token for X-Access-Token (repeatable; also BROKERS_SERVICE_TOKENS)")
-    parser.add_argument("--public-reads", action="store_true", help="let reads through without a token")
     parser.add_argument("--secret-key", default=None, metavar="KEY",
                         help="Fernet key encrypting S3 secrets at rest (also BROKERS_SECRET_KEY)")
-    parser.add_argument("--usage-interval", type=float, default=300.0, metavar="SECONDS",
-                        help="re-measure each workspace's usage this often (default 300)")
-    parser.add_argument("--usage-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="a measurement taking longer frees its worker slot (default 60)")
-    parser.add_argument("--usage-workers", type=int, default=4, metavar="N",
-                        help="measurements running at once (default 4; 0 turns measuring off)")
     parser.add_argument("--s3-endpoint-allow", action="append", default=[], metavar="PATTERN", type=_endpoint_pattern,
                         help="an S3 endpoint_url the service may contact, as scheme://host[:port] (host may be "
                              "*.domain or *, port *; no port: 80/443); repeatable; also BROKERS_S3_ENDPOINT_ALLOW. "
@@ -119,10 +124,42 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an NFS server the service may connect to itself (direct mode): a host name, an IP, "
                              "*.domain or *; repeatable; also BROKERS_NFS_SERVER_ALLOW. Default: none (mounted "
                              "exports are always used)")
+    parser.add_argument("--queue", default=os.environ.get("BROKERS_QUEUE_URL"), metavar="URL", type=_queue_url,
+                        help="the job queue: redis://HOST:PORT/N for workers on several machines (also "
+                             "BROKERS_QUEUE_URL); default: a SQLite file queue.db in the data folder")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="the data folder (the embedded queue); default: the SQLite database's folder, else "
+                             "$XDG_DATA_HOME/brokers")
+    parser.add_argument("--job-workers", type=int, default=default_workers, metavar="N",
+                        help=f"jobs run at once in this process (default {default_workers}"
+                             + ("; 0: only send them to brokers worker processes)" if default_workers == 2 else ")"))
+    parser.add_argument("--job-lease", type=_positive, default=30.0, metavar="SECONDS",
+                        help="a job whose worker stopped renewing its lease this long is retried (default 30)")
+    parser.add_argument("--job-attempts", type=int, default=3, metavar="N",
+                        help="runs a job gets when its workers keep dying (default 3)")
+    parser.add_argument("--job-resend", type=_positive, default=60.0, metavar="SECONDS",
+                        help="a waiting job whose message is older than this is sent again: the queue lost it "
+                             "(default 60)")
+    parser.add_argument("--smtp-url", default=os.environ.get("BROKERS_SMTP_URL"), metavar="URL", type=_smtp_url,
+                        help="smtp://[USER:PASSWORD@]HOST[:PORT] (or smtps://) for job notification mails (also "
+                             "BROKERS_SMTP_URL, preferred when it holds a password)")
+    parser.add_argument("--mail-from", default="brokers@localhost", metavar="ADDRESS",
+                        help="the From address of notification mails (default brokers@localhost)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--token", action="append", default=[], metavar="TOKEN",
+                        help="an access token for X-Access-Token (repeatable; also BROKERS_SERVICE_TOKENS)")
+    parser.add_argument("--public-reads", action="store_true", help="let reads through without a token")
+    parser.add_argument("--usage-interval", type=float, default=300.0, metavar="SECONDS",
+                        help="give each workspace a usage scan (a job) this often (default 300; 0: never)")
     parser.add_argument("--high-disk-usage", type=_percent, default=90.0, metavar="PERCENT",
                         help="the management API reports high_disk_usage: 1 above this share of total_size "
                              "(default 90)")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    add_common_arguments(parser, default_workers=2)
 
 
 def build_parser(prog: str = "brokers serve") -> argparse.ArgumentParser:
@@ -154,15 +191,19 @@ def _from_environment(name: str, check: Callable[[str], str]) -> tuple[str, ...]
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Build :class:`Settings` from parsed arguments and the environment."""
-    tokens = tuple(args.token) + _split(os.environ.get("BROKERS_SERVICE_TOKENS"))
+    tokens = tuple(getattr(args, "token", ())) + _split(os.environ.get("BROKERS_SERVICE_TOKENS"))  # worker: none
     keys = _split(args.secret_key) or _split(os.environ.get("BROKERS_SECRET_KEY"))
     allow = tuple(args.s3_endpoint_allow) + _from_environment("BROKERS_S3_ENDPOINT_ALLOW", _endpoint_pattern)
     servers = tuple(args.nfs_server_allow) + _from_environment("BROKERS_NFS_SERVER_ALLOW", _nfs_server_pattern)
-    return Settings(database_url=args.database_url, tokens=tokens, public_reads=args.public_reads,
-                    secret_keys=keys, usage_interval=args.usage_interval, usage_timeout=args.usage_timeout,
-                    usage_workers=args.usage_workers, s3_endpoint_allow=allow,
+    serving = {"tokens": tokens, "public_reads": args.public_reads, "usage_interval": args.usage_interval,
+               "high_disk_usage": args.high_disk_usage / 100} if hasattr(args, "token") else {"usage_interval": 0.0}
+    return Settings(database_url=args.database_url, secret_keys=keys, s3_endpoint_allow=allow,
                     s3_ambient_credentials=args.s3_ambient_credentials, nfs_server_allow=servers,
-                    high_disk_usage=args.high_disk_usage / 100)
+                    queue_url=args.queue or None, job_workers=args.job_workers, job_lease=args.job_lease,
+                    job_heartbeat=min(0.5, args.job_lease / 3), job_attempts=args.job_attempts,
+                    job_resend=args.job_resend,
+                    smtp_url=args.smtp_url or None, mail_from=args.mail_from,
+                    data_dir=Path(args.data_dir) if args.data_dir else None, **serving)
 
 
 def run(args: argparse.Namespace) -> int:

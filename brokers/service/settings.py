@@ -1,4 +1,4 @@
-"""Service settings: where the database is, who may write, how usage is refreshed, which S3 endpoints it reaches."""
+"""Service settings: where the database and the job queue are, who may write, which stores it may reach."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from brokers.config import AccessPolicy
 
-__all__ = ["Settings", "default_database_url", "hide_password", "normalize_database_url"]
+__all__ = ["QUEUE_SCHEMES", "Settings", "check_queue_url", "check_smtp_url", "default_database_url", "hide_password",
+           "normalize_database_url"]
+
+QUEUE_SCHEMES = ("redis", "rediss", "unix", "sqlite", "memory")
+"""The job queue URLs the service takes (see :mod:`brokers.service.jobs.queue`)."""
 
 _PASSWORD = re.compile(r"(?<=://)([^:/@]*):[^@/]*@")
 
@@ -17,6 +22,37 @@ _PASSWORD = re.compile(r"(?<=://)([^:/@]*):[^@/]*@")
 def hide_password(url: str) -> str:
     """Return a database URL with its password replaced by ``***`` (for logs and messages)."""
     return _PASSWORD.sub(r"\1:***@", url)
+
+
+def check_queue_url(url: str | None) -> str | None:
+    """Return the URL if it names a queue this service speaks.
+
+    Raises:
+        ValueError: Another scheme (the message lists the ones it takes).
+    """
+    if url is None or url == "":
+        return None
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in QUEUE_SCHEMES:
+        raise ValueError(f"the job queue URL must start with redis://, rediss://, unix://, sqlite:/// or "
+                         f"memory:// (got {url.split('://', 1)[0] if '://' in url else 'no scheme'!r})")
+    return url
+
+
+def check_smtp_url(url: str) -> str:
+    """Return the URL if it names an SMTP server.
+
+    Raises:
+        ValueError: Not ``smtp://`` or ``smtps://`` with a host.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("the SMTP URL must look like smtp://[USER:PASSWORD@]HOST[:PORT] or smtps://...")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError("the SMTP URL has a port that is not a number") from None
+    return url
 
 
 def default_database_url() -> str:
@@ -46,9 +82,18 @@ class Settings:
         public_reads: Let reads (list, details, validation) through without a token.
         secret_keys: Fernet keys (or passphrases) encrypting S3 secrets at rest; the first encrypts, all
             decrypt (key rotation). Empty: secrets are stored as given.
-        usage_interval: Seconds between two measurements of a workspace's usage.
-        usage_timeout: Seconds after which a measurement in progress stops holding a worker slot.
-        usage_workers: How many measurements may run at once; 0 turns measuring off.
+        usage_interval: Seconds after which a workspace gets a periodic usage scan (a job); 0 turns them off.
+        queue_url: The job queue: None for the embedded SQLite file ``queue.db`` in :attr:`data_dir`,
+            ``redis://HOST:PORT/N`` for workers on other machines (``brokers worker``).
+        job_workers: Jobs this process runs at once (0: it only sends them, to ``brokers worker`` processes).
+        job_lease: Seconds a worker's claim on a job lasts unless renewed (a dead worker's job is retried after).
+        job_heartbeat: Seconds between two renewals; a cancel is noticed within about this time.
+        job_attempts: Runs a job gets when the workers running it die.
+        job_resend: Seconds after which a waiting job's message counts as lost and is sent again.
+        smtp_url: ``smtp://[USER:PASSWORD@]HOST[:PORT]`` (or ``smtps://``) for notification mails; None: no mail.
+        mail_from: The ``From`` address of notification mails.
+        data_dir: The data folder (the embedded queue); None: the SQLite database's folder, or
+            ``$XDG_DATA_HOME/brokers``.
         check_access: Let validation try to reach the store (the S3 ``bucket_access`` warning).
         s3_endpoint_allow: Patterns of the custom S3 ``endpoint_url`` values the service may contact (validation,
             usage), matched on scheme, host and port (see :class:`~brokers.config.AccessPolicy`). Empty: none;
@@ -70,8 +115,15 @@ class Settings:
     public_reads: bool = False
     secret_keys: tuple[str, ...] = ()
     usage_interval: float = 300.0
-    usage_timeout: float = 60.0
-    usage_workers: int = 4
+    queue_url: str | None = None
+    job_workers: int = 2
+    job_lease: float = 30.0
+    job_heartbeat: float = 0.5
+    job_attempts: int = 3
+    job_resend: float = 60.0
+    smtp_url: str | None = None
+    mail_from: str = "brokers@localhost"
+    data_dir: Path | None = None
     check_access: bool = True
     s3_endpoint_allow: tuple[str, ...] = ()
     s3_ambient_credentials: bool = False
@@ -81,6 +133,14 @@ class Settings:
     """What the service's brokers may reach (built from the two fields above; the patterns are checked here)."""
 
     def __post_init__(self) -> None:
+        if self.job_workers < 0 or self.job_attempts < 1 or min(self.job_lease, self.job_heartbeat) <= 0:
+            raise ValueError("job_workers must be >= 0, job_attempts >= 1, job_lease and job_heartbeat > 0")
+        if self.job_heartbeat * 3 > self.job_lease:
+            raise ValueError(f"job_lease ({self.job_lease:g} s) must be at least three heartbeats "
+                             f"({self.job_heartbeat:g} s each), or a busy worker loses its jobs")
+        check_queue_url(self.queue_url)
+        if self.smtp_url is not None:
+            check_smtp_url(self.smtp_url)
         if not 0 < self.high_disk_usage <= 1:
             raise ValueError(f"high_disk_usage must be a fraction in (0, 1], not {self.high_disk_usage!r}")
         object.__setattr__(self, "s3_endpoint_allow", tuple(self.s3_endpoint_allow))
@@ -93,10 +153,22 @@ class Settings:
         return (f"Settings(database_url={hide_password(self.url)!r}, tokens=<{len(self.tokens)}>, "
                 f"public_reads={self.public_reads}, "
                 f"secret_keys=<{len(self.secret_keys)}>, usage_interval={self.usage_interval}, "
-                f"usage_timeout={self.usage_timeout}, usage_workers={self.usage_workers}, "
+                f"queue_url={None if self.queue_url is None else hide_password(self.queue_url)!r}, "
+                f"job_workers={self.job_workers}, "
+                f"smtp_url={None if self.smtp_url is None else hide_password(self.smtp_url)!r}, "
                 f"s3_endpoint_allow={self.s3_endpoint_allow!r}, "
                 f"s3_ambient_credentials={self.s3_ambient_credentials}, "
                 f"nfs_server_allow={self.nfs_server_allow!r}, high_disk_usage={self.high_disk_usage})")
+
+    @property
+    def data_folder(self) -> Path:
+        """The data folder: :attr:`data_dir`, else the SQLite database's folder, else ``$XDG_DATA_HOME/brokers``."""
+        if self.data_dir is not None:
+            return Path(self.data_dir)
+        url = self.url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            return Path(url[len("sqlite:///"):]).parent
+        return Path(default_database_url()[len("sqlite:///"):]).parent
 
     @property
     def url(self) -> str:

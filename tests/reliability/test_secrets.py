@@ -190,7 +190,7 @@ def test_no_output_channel_carries_a_key(s3_server, s3_bucket, tmp_path, monkeyp
             live.client.get("/v6/workspaces/999999/"),
             live.client.get("/openapi.json"),
         ]
-        live.app.state.service.refresher.refresh([ws_id])
+        live.app.state.service.jobs.scan([ws_id])
         live.wait_for(lambda: live.client.get(f"/v6/workspaces/{ws_id}/").json()["usage_measured"], timeout=30)
         responses.append(live.client.get(f"/v6/workspaces/{ws_id}/"))
         for r in responses:

@@ -247,7 +247,7 @@ def test_bad_fields_are_named(service, body, field) -> None:
 
 
 def test_high_disk_usage_follows_the_threshold(service, tmp_path) -> None:
-    made = create(service, "full disk", configuration=host(tmp_path))
+    made = create(service, "full disk")  # no storage: no usage scan overwrites the figures set below
     with service.app.state.service.sessions() as session, session.begin():
         session.execute(update(Workspace).where(Workspace.id == made["id"]).values(used_size=91, total_size=100))
     assert service.client.get(f"/workspaces/{made['id']}").json()["workspace"]["high_disk_usage"] == 1

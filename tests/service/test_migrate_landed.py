@@ -62,7 +62,7 @@ def write_landed_database(url: str) -> None:
 def migrated(database_url, start_service):
     """Today's service on the landed database, with the landed secret key; measuring off (nothing may change)."""
     write_landed_database(database_url)
-    return start_service(secret_keys=(FIXTURE["secret_key"],), usage_workers=0)
+    return start_service(secret_keys=(FIXTURE["secret_key"],), usage_interval=0)
 
 
 def test_the_fixture_is_what_the_landed_version_wrote() -> None:

@@ -133,9 +133,16 @@ def test_no_secret_in_error_bodies_or_logs(service, caplog) -> None:
     assert response.status_code == 400
     assert SECRET not in response.text and ACCESS not in response.text
     ws_id = service.client.post("/v6/workspaces/", json={"title": "Bucket", "configuration": S3}).json()["id"]
-    service.app.state.service.refresher.refresh([ws_id])  # measuring fails: nothing listens on port 9
-    service.wait_for(lambda: "measuring workspace" in caplog.text, timeout=30)
+    service.app.state.service.jobs.scan([ws_id])  # measuring fails: nothing listens on port 9
+    service.wait_for(lambda: "ended in error" in caplog.text, timeout=30)
     assert SECRET not in caplog.text and ACCESS not in caplog.text
+    # Nor in what the failed job recorded: its stats, history and log lines.
+    jobs = service.client.get(f"/workspaces/{ws_id}/jobs?load_full_structure=1")
+    failed = [j for j in jobs.json()["workspace_jobs"] if j["status"] == "error"]
+    assert failed and failed[0]["stats"]["error"]
+    recorded = [jobs.text] + [service.client.get(f"/workspaces/{ws_id}/jobs/{j['id']}/{what}").text
+                              for j in failed for what in ("logs", "history")]
+    assert all(SECRET not in text and ACCESS not in text for text in recorded)
 
 
 def test_rotating_the_secret_key(start_service) -> None:

@@ -144,3 +144,33 @@ def test_s3_reach_is_set_by_options_and_environment(monkeypatch, capsys) -> None
     monkeypatch.setenv("BROKERS_NFS_SERVER_ALLOW", "nfs://filer")
     assert main(["--port", "1"]) == 2
     assert "BROKERS_NFS_SERVER_ALLOW: NFS server pattern 'nfs://filer' is not valid" in capsys.readouterr().err
+
+
+def test_job_queue_and_mail_options(monkeypatch, capsys) -> None:
+    from brokers.service.serve import build_parser, settings_from_args
+    from brokers.service.worker import build_parser as worker_parser
+    from brokers.service.worker import main as worker_main
+
+    monkeypatch.delenv("BROKERS_QUEUE_URL", raising=False)
+    monkeypatch.delenv("BROKERS_SMTP_URL", raising=False)
+    defaults = settings_from_args(build_parser().parse_args([]))
+    assert (defaults.queue_url, defaults.job_workers, defaults.smtp_url) == (None, 2, None)
+    settings = settings_from_args(build_parser().parse_args([
+        "--queue", "redis://:queue-pw@10.0.0.9:6379/2", "--job-workers", "0", "--job-lease", "12",
+        "--smtp-url", "smtp://mailer:mail-pw@127.0.0.1:2525", "--database-url", "sqlite:////tmp/x/brokers.db"]))
+    assert (settings.queue_url, settings.job_workers, settings.job_lease) == (
+        "redis://:queue-pw@10.0.0.9:6379/2", 0, 12.0)
+    assert settings.data_folder == Path("/tmp/x")
+    assert "queue-pw" not in repr(settings) and "mail-pw" not in repr(settings)
+    monkeypatch.setenv("BROKERS_QUEUE_URL", "redis://127.0.0.1:6390/0")
+    assert settings_from_args(build_parser().parse_args([])).queue_url == "redis://127.0.0.1:6390/0"
+    worker = settings_from_args(worker_parser().parse_args([]))
+    assert (worker.queue_url, worker.job_workers, worker.usage_interval) == ("redis://127.0.0.1:6390/0", 4, 0.0)
+    for bad, words in ((["--queue", "ftp://h/q"], "the job queue URL must start with redis://"),
+                       (["--job-lease", "0"], "is not a positive number of seconds"),
+                       (["--smtp-url", "http://mail"], "the SMTP URL must look like smtp://")):
+        with pytest.raises(SystemExit) as exited:
+            build_parser().parse_args(bad)
+        assert exited.value.code == 2 and words in capsys.readouterr().err
+    assert worker_main(["--job-workers", "0"]) == 2
+    assert "--job-workers must be at least 1" in capsys.readouterr().err

@@ -127,23 +127,23 @@ def test_ambient_credentials_are_an_explicit_opt_in(start_service, http_listener
 
 
 @sqlite_only
-def test_the_usage_refresher_never_contacts_a_refused_endpoint(start_service, http_listener, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="brokers.service.usage")
+def test_the_usage_scan_never_contacts_a_refused_endpoint(start_service, http_listener, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="brokers.service.jobs")
     service = start_service(s3_endpoint_allow=())
     created = service.client.post("/v6/workspaces/", json={"title": "Internal", "configuration": s3(http_listener.url)})
     assert created.status_code == 201, created.text
-    service.app.state.service.refresher.refresh([created.json()["id"]])
-    service.wait_for(lambda: "measuring workspace" in caplog.text, timeout=20)
+    service.app.state.service.jobs.scan([created.json()["id"]])
+    service.wait_for(lambda: "ended in error" in caplog.text, timeout=20)
     assert "not allowed by this deployment" in caplog.text
     assert http_listener.connections == []
 
 
 @sqlite_only
-def test_the_usage_refresher_measures_anonymously(start_service, http_listener) -> None:
+def test_the_usage_scan_measures_anonymously(start_service, http_listener) -> None:
     service = start_service(s3_endpoint_allow=(http_listener.url,))
     ws_id = service.client.post("/v6/workspaces/", json={"title": "Public", "configuration": s3(http_listener.url)}
                                 ).json()["id"]
-    service.app.state.service.refresher.refresh([ws_id])
+    service.app.state.service.jobs.scan([ws_id])
     shown = service.wait_for(lambda: (b := service.client.get(f"/v6/workspaces/{ws_id}/").json())["usage_measured"]
                              and b, timeout=20)
     assert shown["used_size"] == 0  # the listener's empty listing
@@ -273,14 +273,14 @@ def test_an_nfs_server_outside_the_allow_list_is_never_connected_to(nfs_listener
 
 
 @sqlite_only
-def test_the_usage_refresher_never_connects_to_an_nfs_server_not_allowed(start_service, nfs_listener,
+def test_the_usage_scan_never_connects_to_an_nfs_server_not_allowed(start_service, nfs_listener,
                                                                          caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="brokers.service.usage")
+    caplog.set_level(logging.WARNING, logger="brokers.service.jobs")
     service = start_service(nfs_server_allow=())
     created = service.client.post("/v6/workspaces/", json={"title": "Internal NFS",
                                                            "configuration": nfs(nfs_listener.port)})
     assert created.status_code == 201, created.text
-    service.app.state.service.refresher.refresh([created.json()["id"]])
-    service.wait_for(lambda: "measuring workspace" in caplog.text, timeout=20)
+    service.app.state.service.jobs.scan([created.json()["id"]])
+    service.wait_for(lambda: "ended in error" in caplog.text, timeout=20)
     assert "not allowed by this deployment" in caplog.text
     assert nfs_listener.connections == []

@@ -1,13 +1,14 @@
-"""used_size/total_size: measured in the background, cached with their time, never waited for by a request."""
+"""used_size/total_size: measured by usage scan jobs, cached with their time, never waited for by a request."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from datetime import datetime, timezone
 
 import brokers
-from brokers.types import Usage
+from brokers.types import FolderUsage, Usage, UsageReport
 
 
 def sizes(service, ws_id: int) -> dict:
@@ -76,22 +77,21 @@ class SlowBroker:
     def __init__(self, release: threading.Event, calls: list[str], path: str) -> None:
         self.release, self.calls, self.path = release, calls, path
 
-    def usage(self) -> Usage:
+    def folder_usage(self, depth: int = 1) -> UsageReport:
         self.calls.append(self.path)
         if "slow" in self.path:
             self.release.wait(30)
-        from datetime import datetime, timezone
-
-        return Usage(used_size=42, total_size=None, free_size=None, file_count=1,
-                     measured_at=datetime.now(timezone.utc), method="fake")
+        usage = Usage(used_size=42, total_size=None, free_size=None, file_count=1,
+                      measured_at=datetime.now(timezone.utc), method="fake")
+        return UsageReport(usage=usage, folders=(FolderUsage("", 42, 1),), depth=depth)
 
 
 def test_a_slow_store_neither_blocks_requests_nor_other_workspaces(start_service, monkeypatch) -> None:
     release = threading.Event()
     calls: list[str] = []
-    monkeypatch.setattr("brokers.service.usage.get_broker",
+    monkeypatch.setattr("brokers.service.jobs.runner.get_broker",
                         lambda cfg, policy: SlowBroker(release, calls, cfg["broker"]["host_path"]))
-    service = start_service(usage_timeout=0.3, usage_workers=1)
+    service = start_service(job_workers=2)
     try:
         slow = service.client.post("/v6/workspaces/", json={
             "title": "Slow", "configuration": {"broker": {"type": "host", "host_path": "/slow"}}}).json()["id"]
@@ -100,12 +100,15 @@ def test_a_slow_store_neither_blocks_requests_nor_other_workspaces(start_service
         row = listed(service, slow)
         assert time.monotonic() - started < 0.5  # the list does not wait for the measurement
         assert row["used_size"] is None
-        # One worker, held by the slow store: after the timeout its slot is given back, so the next is measured.
+        # The slow store holds one worker; the other measures the next workspace.
         fast = service.client.post("/v6/workspaces/", json={
             "title": "Fast", "configuration": {"broker": {"type": "host", "host_path": "/fast"}}}).json()["id"]
         service.wait_for(lambda: sizes(service, fast)["used_size"] == 42, timeout=5)
         assert sizes(service, slow)["used_size"] is None
-        assert calls.count("/slow") == 1  # not started again while still running
+        # Asking again while it runs joins the running scan: the store is not asked twice.
+        again = service.client.post(f"/workspaces/{slow}/jobs")
+        assert again.status_code == 200 and again.json()["workspace_job"]["status"] == "running"
+        assert calls.count("/slow") == 1
     finally:
         release.set()
     service.wait_for(lambda: sizes(service, slow)["used_size"] == 42, timeout=5)  # stored when it arrives

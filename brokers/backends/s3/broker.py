@@ -24,6 +24,7 @@ import errno
 import logging
 import os
 import stat
+from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -37,7 +38,7 @@ from ...core.broker import Broker
 from ...core.local import pread_range
 from ...core.mounts import is_mount_point
 from ...core.streams import Progress, Writer
-from ...core.tally import Tally
+from ...core.tally import Tally, folder_at, folder_shares
 from ...core.volumes import Volume
 from ...errors import (
     AccessDenied,
@@ -48,7 +49,7 @@ from ...errors import (
     StorageUnavailable,
 )
 from ...paths import normalize, open_beneath
-from ...types import Capabilities, FileInfo, Usage
+from ...types import Capabilities, FileInfo, Usage, UsageReport
 from .client import (
     ClientHolder,
     build_client,
@@ -58,6 +59,7 @@ from .client import (
     safe_endpoint,
 )
 from .errors import error_code, s3_errors, translate
+from .inventory import inventory_report
 from .reader import BodyBroke, download_verified, open_stream, retry_bodies
 from .transfer import (
     ETagHasher,
@@ -399,19 +401,55 @@ class S3Broker(Broker):
             self.client.delete_object(Bucket=self._bucket, Key=self._key(rel))
 
     def _usage(self) -> Usage:
-        """Sum sizes from listings: one request for up to a page of objects, else prefixes in parallel.
+        """Sum sizes from listings (see :meth:`_folder_tallies`)."""
+        return self._measured(folder_shares(self._folder_tallies(0))[0])
+
+    def inventory_usage(self, location: str, depth: int = 1) -> UsageReport:
+        """Measure the workspace from the bucket's newest S3 Inventory report instead of listing it.
+
+        For a bucket too large to list: the figures are those of the report (``measured_at`` its creation time;
+        at most a day old for a daily report). Read with this workspace's own endpoint and credentials.
+
+        Args:
+            location: ``s3://DESTINATION-BUCKET/PREFIX/SOURCE-BUCKET/CONFIG-ID`` (where the dated report
+                folders are), or a ``manifest.json`` there.
+            depth: As for :meth:`folder_usage`.
+
+        Raises:
+            ValueError: ``location`` is not an ``s3://`` location, or ``depth`` not a whole number >= 1.
+            FileNotFound: There is no report.
+            BrokerError: The report lists another bucket, or is in a format not read (CSV and Parquet are).
+        """
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a whole number >= 1, not {depth!r}")
+        report = inventory_report(self.client, self._bucket, self._prefix, location, depth)
+        return replace(report, usage=self._with_quota(report.usage))
+
+    def _folder_usage(self, depth: int) -> UsageReport:
+        """:meth:`usage` and each folder's share at ``depth``, from the same listings."""
+        totals, folders = folder_shares(self._folder_tallies(depth))
+        return UsageReport(usage=self._measured(totals), folders=folders, depth=depth)
+
+    @staticmethod
+    def _measured(totals: Tally) -> Usage:
+        return Usage(used_size=totals.used, total_size=None, free_size=None, file_count=totals.files,
+                     measured_at=datetime.now(timezone.utc), method="list_objects_v2")
+
+    def _folder_tallies(self, depth: int) -> dict[str, Tally]:
+        """Sum sizes by folder at ``depth`` (0: all in ``""``): one request, or top-level prefixes in parallel.
 
         The first page is listed without a delimiter, so a workspace of up to :attr:`list_page_size` objects
         costs one request. Keys come sorted, so that page holds every key up to its last one; the rest is
-        split by top-level "directory" (a delimited listing after that key) and each part is listed on its
-        own thread, the directory the first page stopped in from where it stopped.
+        split by top-level "directory" (a delimited listing after that key, whose ``Contents`` are the files at
+        the root) and each part is listed on its own thread, the directory the first page stopped in from where
+        it stopped. Deeper folders are told apart by their keys.
         """
         client = self.client
-        tally = Tally()
+        tallies: defaultdict[str, Tally] = defaultdict(Tally)
         with self._errors(None, "usage"):
             first = client.list_objects_v2(Bucket=self._bucket, Prefix=self._prefix, MaxKeys=self.list_page_size)
             contents = first.get("Contents", [])
-            _count(tally, contents)
+            self._count(tallies, contents, depth)
             if first.get("IsTruncated") and contents:
                 last = contents[-1]["Key"]
                 head, sep, _ = last[len(self._prefix):].partition("/")
@@ -420,24 +458,33 @@ class S3Broker(Broker):
                 for page in client.get_paginator("list_objects_v2").paginate(
                         Bucket=self._bucket, Prefix=self._prefix, Delimiter="/", StartAfter=last,
                         PaginationConfig={"PageSize": self.list_page_size}):
-                    _count(tally, page.get("Contents", []))
+                    self._count(tallies, page.get("Contents", []), depth)
                     parts.extend((p["Prefix"], None) for p in page.get("CommonPrefixes", [])
                                  if p["Prefix"] != current)
                 with ThreadPoolExecutor(_USAGE_WORKERS, thread_name_prefix="brokers-s3-usage") as pool:
-                    for sub in pool.map(lambda part: self._sum_prefix(*part), parts):
-                        tally.merge(sub)
-        return Usage(used_size=tally.used, total_size=None, free_size=None, file_count=tally.files,
-                     measured_at=datetime.now(timezone.utc), method="list_objects_v2")
+                    for sub in pool.map(lambda part: self._sum_prefix(part[0], part[1], depth), parts):
+                        for folder, tally in sub.items():
+                            tallies[folder].merge(tally)
+        return tallies
 
-    def _sum_prefix(self, prefix: str, start_after: str | None = None) -> Tally:
-        tally = Tally()
+    def _sum_prefix(self, prefix: str, start_after: str | None = None, depth: int = 0) -> dict[str, Tally]:
+        """Sum the objects under ``prefix`` by folder at ``depth``, every page of one listing."""
+        tallies: defaultdict[str, Tally] = defaultdict(Tally)
         kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix,
                                   "PaginationConfig": {"PageSize": self.list_page_size}}
         if start_after:
             kwargs["StartAfter"] = start_after
         for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
-            _count(tally, page.get("Contents", []))
-        return tally
+            self._count(tallies, page.get("Contents", []), depth)
+        return tallies
+
+    def _count(self, tallies: defaultdict[str, Tally], contents: Any, depth: int) -> None:
+        """Count the objects of a listing page by folder (``dir/`` markers are not files)."""
+        cut = len(self._prefix)
+        for item in contents:
+            key = item["Key"]
+            if not key.endswith("/"):
+                tallies[folder_at(key[cut:].rpartition("/")[0], depth)].add(int(item["Size"]))
 
     # ------------------------------------------------------------------ hooks
     def _copy(self, src: str, dst: str, action: str = "copy") -> None:
@@ -582,13 +629,6 @@ def _access_problem(exc: Exception, bucket: str) -> str:
     if isinstance(error, StorageUnavailable):
         return f"the endpoint did not answer ({cause})"
     return str(error)
-
-
-def _count(tally: Tally, contents: Any) -> None:
-    """Count the objects of a listing page (``dir/`` markers are not files)."""
-    for item in contents:
-        if not item["Key"].endswith("/"):
-            tally.add(int(item["Size"]))
 
 
 def _is_workspace_path(rel: str) -> bool:

@@ -18,11 +18,12 @@ from typing import IO, BinaryIO, TypeVar
 
 from ...errors import BrokerError, FileNotFound, IntegrityError, WorkspaceNotFound
 from ...paths import open_beneath, resolve_local
-from ...types import FileInfo, Usage
+from ...types import FileInfo, Usage, UsageReport
 from ..errno_map import translate_os_error
 from ..streams import TEMP_PREFIX, Progress, committing
+from ..tally import Tally, folder_shares
 from .io import kernel_copy, pread_range
-from .usage import walk_tree
+from .usage import walk_folders, walk_tree
 from .writer import LocalWriter
 
 __all__ = ["LocalFiles"]
@@ -315,9 +316,18 @@ class LocalFiles:
         return removed
 
     def usage(self) -> Usage:
-        """Walk the tree and count bytes (hard links once); capacity from statvfs."""
+        """Walk the tree and count bytes (hard links once, temporary files left out); capacity from statvfs."""
         self._require_root()
-        totals = walk_tree(self.root, self.workers)
+        return self._measured(walk_tree(self.root, self.workers))
+
+    def folder_usage(self, depth: int) -> UsageReport:
+        """:meth:`usage` and each folder's share at ``depth``, in the same walk (each folder one subtree)."""
+        self._require_root()
+        totals, folders = folder_shares(walk_folders(self.root, depth, self.workers))
+        return UsageReport(usage=self._measured(totals), folders=folders, depth=depth)
+
+    def _measured(self, totals: Tally) -> Usage:
+        """The usage of a walk's totals, with the capacity from statvfs."""
         vfs = self._call("", lambda: os.statvfs(self.root))
         return Usage(used_size=totals.used, total_size=vfs.f_blocks * vfs.f_frsize,
                      free_size=vfs.f_bavail * vfs.f_frsize, file_count=totals.files,

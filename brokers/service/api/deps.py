@@ -1,4 +1,4 @@
-"""What the request handlers share: settings, database sessions, secrets, the usage refresher, access checks."""
+"""What the request handlers share: settings, database sessions, secrets, the job system, access checks."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import User
+from ..jobs.system import JobSystem
 from ..security import SecretBox, TokenChecker
 from ..settings import Settings
 from ..store.users import Actor, actor_for_token
-from ..usage import UsageRefresher
 from .errors import ApiError
 
 __all__ = ["TOKEN_HEADER", "ServiceState", "get_state", "require_read", "require_write"]
@@ -33,7 +33,7 @@ class ServiceState:
     settings: Settings
     sessions: sessionmaker[Session]
     box: SecretBox
-    refresher: UsageRefresher
+    jobs: JobSystem
     tokens: TokenChecker
     service_actor: Actor
     """The built-in admin user the service tokens act as."""

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import posixpath
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +20,10 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from ....core.reading import ReadStream
 from ....core.streams import COPY_CHUNK, TEMP_PREFIX, Progress, Writer, download_stream, upload_file
-from ....core.tally import Tally
+from ....core.tally import Tally, folder_at, folder_shares
 from ....core.umask import current_umask
 from ....errors import BrokerError, FileNotFound
-from ....types import FileInfo, Usage
+from ....types import FileInfo, Usage, UsageReport
 from .client import URL_SAFE, ConnectionPool, keep_across_fork, load_nfs_rs
 from .errors import MaybeDone, translate
 from .io import DirectWriter, Pinned, RawReader, handle_close_quietly, read_range
@@ -308,21 +309,37 @@ class DirectFiles:
 
     def usage(self) -> Usage:
         """Walk the export, directories in parallel over the pool (hard links counted once); capacity from FSSTAT."""
-        tally = Tally()
+        return self._measured(folder_shares(self._folder_tallies(0))[0])
+
+    def folder_usage(self, depth: int) -> UsageReport:
+        """:meth:`usage` and each folder's share at ``depth``, from the same walk."""
+        totals, folders = folder_shares(self._folder_tallies(depth))
+        return UsageReport(usage=self._measured(totals), folders=folders, depth=depth)
+
+    def _measured(self, totals: Tally) -> Usage:
+        stat = self.fs_stat()
+        return Usage(used_size=totals.used, total_size=int(stat.total_bytes) or None,
+                     free_size=int(stat.available_bytes), file_count=totals.files,
+                     measured_at=datetime.now(timezone.utc), method="walk+fsstat")
+
+    def _folder_tallies(self, depth: int) -> dict[str, Tally]:
+        """Count the files by folder at ``depth`` (0: all in ``""``), directories scanned in parallel over the pool.
+
+        Temporary files are left out, symbolic links and special files are no files.
+        """
+        tallies: defaultdict[str, Tally] = defaultdict(Tally)
         with ThreadPoolExecutor(max_workers=self.pool.size, thread_name_prefix="brokers-nfs-usage") as workers:
             pending = [workers.submit(self._scan_or_nothing, "")]
             while pending:
                 directory, entries = pending.pop().result()
+                tally = tallies[folder_at(directory, depth)]
                 for entry in entries:
                     if _is_dir(entry.info):
                         rel = f"{directory}/{entry.name}" if directory else entry.name
                         pending.append(workers.submit(self._scan_or_nothing, rel))
                     elif _is_file(entry.info) and not entry.name.startswith(TEMP_PREFIX):
                         tally.add(int(entry.info.size), entry.info.fileid if entry.info.nlink > 1 else None)
-        stat = self.fs_stat()
-        return Usage(used_size=tally.used, total_size=int(stat.total_bytes) or None,
-                     free_size=int(stat.available_bytes), file_count=tally.files,
-                     measured_at=datetime.now(timezone.utc), method="walk+fsstat")
+        return tallies
 
     def _scan_or_nothing(self, rel: str) -> tuple[str, list[_Entry]]:
         try:

@@ -48,7 +48,7 @@ def restore_workspace(workspace_id: WorkspaceIdPath, request: Request, response:
         ws = store.find(session, workspace_id, trashed=True, lock=True)
         store.restore(session, actor, ws)
     if ws.configuration is not None:
-        state.refresher.refresh([ws.id])
+        state.jobs.scan([ws.id])
     return answer(state, ws, full_structure, response)
 
 
@@ -128,5 +128,5 @@ def revert_to(workspace_id: WorkspaceIdPath, history_id: HistoryIdPath, request:
         remeasure = store.revert(session, state.box, actor, ws, _item(session, workspace_id, history_id),
                                  if_match=if_match)
     if remeasure:
-        state.refresher.refresh([ws.id])
+        state.jobs.scan([ws.id])
     return answer(state, ws, full_structure, response)

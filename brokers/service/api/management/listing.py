@@ -107,13 +107,18 @@ def workspace_filters(
     return WorkspaceFilters(name_filter or None, tag_ids or None, show_enabled, show_disabled)
 
 
-def page_of(session: Session, query: Select[Any], paging: Paging) -> list[Workspace]:
-    """Apply the order (then ``id``, so pages are stable; nulls last; names in any case) and the page."""
-    column = _COLUMNS[paging.order_by]
-    descending = (paging.order_dir == "DESC") != (paging.order_by in _REVERSED)
+def page_of(session: Session, query: Select[Any], paging: Paging, columns: dict[str, Any] | None = None,
+            id_column: Any = None) -> list[Any]:
+    """Apply the order (then ``id``, so pages are stable; nulls last; names in any case) and the page.
+
+    ``columns`` maps ``order_by`` names to columns (default: the workspace list's), ``id_column`` is the key that
+    breaks ties (default ``Workspace.id``).
+    """
+    columns = _COLUMNS if columns is None else columns
+    id_column = Workspace.id if id_column is None else id_column
+    column = columns[paging.order_by]
+    descending = (paging.order_dir == "DESC") != (paging.order_by in _REVERSED and columns is _COLUMNS)
     clauses = [column.desc().nulls_last() if descending else column.asc().nulls_last()]
     if paging.order_by != "id":
-        clauses.append(Workspace.id.desc() if paging.order_dir == "DESC" else Workspace.id.asc())
+        clauses.append(id_column.desc() if paging.order_dir == "DESC" else id_column.asc())
     return list(session.scalars(query.order_by(*clauses).offset(paging.offset or 0).limit(paging.limit)))
-
-

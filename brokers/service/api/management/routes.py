@@ -47,7 +47,7 @@ def create_workspace(body: WorkspaceCreate, request: Request, response: Response
     state = get_state(request)
     ws = store.create(state.sessions, state.box, actor, changes(body), unique_title=True, fields=FIELDS)
     if ws.configuration is not None:
-        state.refresher.refresh([ws.id])
+        state.jobs.scan([ws.id])
     return answer(state, ws, full_structure, response)
 
 
@@ -78,7 +78,7 @@ def bulk_edit(items: Annotated[list[BulkItem], Body(max_length=1000)], request: 
                                [{**e, "field": f"{index}.{e['field']}" if e["location"] == "body" else e["field"]}
                                 for e in exc.errors], exc.headers) from None
             done.append(ws)
-    state.refresher.refresh(remeasure)
+    state.jobs.scan(remeasure)
     return {"workspaces": [represent(state, ws, full_structure) for ws in done]}
 
 
@@ -107,7 +107,7 @@ def edit_workspace(workspace_id: WorkspaceIdPath, body: WorkspacePatch, request:
         remeasure = store.update(session, state.box, actor, ws, wanted, if_match=if_match, unique_title=True,
                                  fields=FIELDS)
     if remeasure:
-        state.refresher.refresh([ws.id])
+        state.jobs.scan([ws.id])
     return answer(state, ws, full_structure, response)
 
 
@@ -133,7 +133,7 @@ def clone_workspace(workspace_id: WorkspaceIdPath, request: Request, response: R
         source = store.find(session, workspace_id)
     ws = store.clone(state.sessions, state.box, actor, source)
     if ws.configuration is not None:
-        state.refresher.refresh([ws.id])
+        state.jobs.scan([ws.id])
     return answer(state, ws, full_structure, response)
 
 

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from ...db.models import DESCRIPTION_LENGTH, MAX_BIG_ID, MAX_ID, TITLE_LENGTH
+from ...jobs.maintenance import SCHEDULE_KINDS
 from ..fields import clean_text
 
 __all__ = ["BulkItem", "OwnerChange", "Schedule", "WorkspaceCreate", "WorkspacePatch", "WorkspaceSettings"]
@@ -65,7 +66,7 @@ JsonObject = Annotated[dict[str, Any], Field(description="Any JSON object.")]
 
 
 class Schedule(BaseModel):
-    """When the workspace runs: cron fields, ``*`` when left out."""
+    """When the workspace runs: cron fields, ``*`` when left out; ``kind``, the job it starts (a usage scan)."""
 
     model_config = _STRICT
     minute: str = Field("*", max_length=100)
@@ -73,6 +74,15 @@ class Schedule(BaseModel):
     day: str = Field("*", max_length=100)
     month: str = Field("*", max_length=100)
     day_of_week: str = Field("*", max_length=100)
+    kind: str | None = Field(None, json_schema_extra={"enum": list(SCHEDULE_KINDS)},
+                             description="The job the schedule starts (default usage_scan); stored only when given.")
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        if value is not None and value not in SCHEDULE_KINDS:
+            raise ValueError(f"is not a kind a schedule starts ({', '.join(SCHEDULE_KINDS)})")
+        return value
 
     @field_validator(*_CRON_FIELDS)
     @classmethod
@@ -92,6 +102,9 @@ class WorkspaceSettings(BaseModel):
     schedules: list[Schedule] = Field(default_factory=list, max_length=100)
     notification_emails: list[Email] = Field(default_factory=list, max_length=100)
     delete_data_after_success: StrictBool = False
+    notify_on_finished: StrictBool | None = Field(
+        None, description="Mail notification_emails when a job finishes too, not only when one ends in error; "
+                          "stored only when given.")
 
 
 class InputSettings(BaseModel):
@@ -160,7 +173,7 @@ def changes_of(body: WorkspacePatch) -> dict[str, Any]:
         elif field == "input_settings":
             changes["inputs"] = list(value.inputs)
         elif field == "settings":
-            changes["settings"] = value.model_dump()
+            changes["settings"] = value.model_dump(exclude_none=True)  # optional keys only when given
         else:
             changes[field] = value
     return changes

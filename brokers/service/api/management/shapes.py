@@ -7,13 +7,13 @@ threshold.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ...db.models import Workspace, WorkspaceHistory
 from ...security import masked
+from ...stamps import stamp
 
 __all__ = ["full", "history_item", "light", "stamp"]
 
@@ -24,11 +24,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {"schedules": [], "notification_emails": [], 
 
 def _settings(stored: Any) -> dict[str, Any]:
     return {**DEFAULT_SETTINGS, **(stored or {})}
-
-
-def stamp(moment: datetime | None) -> str | None:
-    """Format a time as the document does: ``2017-01-01 15:35:00`` (UTC)."""
-    return None if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _high(ws: Workspace, threshold: float) -> int:
@@ -49,7 +44,8 @@ def full(ws: Workspace, threshold: float) -> dict[str, Any]:
     """The object with ``load_full_structure=1``: every field, the storage configuration masked."""
     return {**light(ws, threshold), "settings": _settings(ws.settings), "frontend_settings": ws.frontend_settings,
             "variables": ws.variables, "input_settings": {"inputs": list(ws.inputs)},
-            "continue_on_failure": int(ws.continue_on_failure), "last_run": None, "last_run_duration": None,
+            "continue_on_failure": int(ws.continue_on_failure), "last_run": stamp(ws.last_run),
+            "last_run_duration": ws.last_run_duration,
             "configuration": masked(ws.stored_configuration)}
 
 

@@ -80,7 +80,7 @@ def create_workspace(body: WorkspaceCreate, request: Request, response: Response
     ws = store.create(state.sessions, state.box, actor, {
         "title": body.title, "description": body.description, "base_url": body.base_url,
         "is_active": body.is_active, "configuration": body.configuration})
-    state.refresher.refresh([ws.id])
+    state.jobs.scan([ws.id])
     response.headers["Location"] = f"{request.url.replace(query='')}{ws.id}/"
     response.headers["ETag"] = store.etag(ws)
     return _detail(ws)
@@ -180,7 +180,7 @@ def edit_workspace(id: int, body: WorkspacePatch, request: Request, actor: Annot
         ws = store.find(session, id, lock=True)
         remeasure = store.update(session, state.box, actor, ws, changes, if_match=if_match)
     if remeasure:
-        state.refresher.refresh([id])
+        state.jobs.scan([id])
     return Response(status_code=204, headers={"ETag": store.etag(ws)})
 
 
