@@ -106,6 +106,7 @@ def test_sigkill_mid_job_the_lease_expires_and_the_other_worker_runs_it(
     same_files(source, target)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SIGKILL above runs on both
 def test_sigkill_with_one_attempt_ends_the_job_in_error(start_service: Any, start_workers: Any, redis_url: str,
                                                         database_url: str, tmp_path: Path) -> None:
     live = start_service(queue_url=redis_url, job_workers=0, job_attempts=1)
@@ -128,6 +129,7 @@ def test_sigkill_with_one_attempt_ends_the_job_in_error(start_service: Any, star
     assert get_job(live, source_id, job_id)["status"] == "error"
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SIGKILL above runs on both
 def test_redis_restarted_mid_run_every_job_still_runs_once(start_service: Any, start_workers: Any,
                                                           redis_server: RedisServer, redis_url: str,
                                                           database_url: str, tmp_path: Path) -> None:
@@ -165,6 +167,7 @@ def test_redis_restarted_mid_run_every_job_still_runs_once(start_service: Any, s
     assert all(w.alive() for w in workers)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SIGKILL above runs on both
 def test_sigterm_mid_job_it_waits_again_and_the_other_worker_finishes_it(
         start_service: Any, start_workers: Any, redis_url: str, database_url: str, tmp_path: Path) -> None:
     live = start_service(queue_url=redis_url, job_workers=0)

@@ -92,6 +92,9 @@ def end(sessions: sessionmaker[Session], claim: Claim, status: str, stats: dict[
         The ended job, or None if the lease was lost meanwhile (another worker owns the job: nothing is written).
     """
     with writing(sessions) as session:
+        # The workspace first, then the job: the order in which deleting a workspace (its jobs cascade) locks
+        # them, so that the two never wait for each other (a deadlock on PostgreSQL).
+        ws = session.get(Workspace, claim.workspace_id, with_for_update=True)
         job = session.get(Job, claim.job_id, populate_existing=True, with_for_update=True)
         if job is None or job.lease != claim.lease or job.status != "running":
             return None
@@ -102,7 +105,6 @@ def end(sessions: sessionmaker[Session], claim: Claim, status: str, stats: dict[
         job.lease_expires = None
         _write_lines(session, job.id, lines)
         record(session, job)
-        ws = session.get(Workspace, job.workspace_id)
         if ws is not None and job.started is not None and job.ended is not None:
             ws.last_run = job.started
             ws.last_run_duration = round((job.ended - job.started).total_seconds())

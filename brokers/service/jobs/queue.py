@@ -12,6 +12,8 @@ Huey keeps no results here: the job's row is its record.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from ..settings import check_queue_url, hide_password
 
-__all__ = ["JobConsumer", "describe_queue", "make_queue", "send_task"]
+__all__ = ["JobConsumer", "ThreadConsumer", "describe_queue", "make_queue", "send_task"]
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +104,53 @@ class JobConsumer(Consumer):  # type: ignore[misc]
     def _set_signal_handlers(self) -> None:
         if self._signals:
             super()._set_signal_handlers()
+
+
+class ThreadConsumer:
+    """Threads of this process that take tasks off the queue and run them (the service's own workers).
+
+    Huey's :class:`~huey.consumer.Consumer` also runs a scheduler (delayed and periodic tasks, which jobs do not
+    use) that sleeps a second between passes, so stopping it takes up to a second; these threads stop at once.
+    An idle thread polls again after 20 ms, backing off to 100 ms (a Redis queue blocks in the dequeue instead).
+
+    Args:
+        huey: The queue.
+        workers: Threads.
+        on_stop: Called first when they stop (running jobs go back to the queue).
+    """
+
+    def __init__(self, huey: Huey, workers: int, on_stop: Callable[[], None]) -> None:
+        self._huey = huey
+        self._on_stop = on_stop
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, name=f"brokers-job-worker-{n + 1}", daemon=True)
+                         for n in range(workers)]
+
+    def start(self) -> None:
+        """Start the threads."""
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, wait: float = 30.0) -> None:
+        """Tell running jobs to stop at a safe point, then wait for the threads (at most ``wait`` seconds)."""
+        self._on_stop()
+        self._stop.set()
+        deadline = time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+
+    def _loop(self) -> None:
+        delay = 0.02
+        while not self._stop.is_set():
+            try:
+                task = self._huey.dequeue()
+            except Exception as exc:  # the queue is away for a moment (Redis restarting): try again
+                log.warning("the job queue could not be read: %s: %s", type(exc).__name__, exc)
+                task = None
+                delay = 1.0
+            if task is None:
+                self._stop.wait(delay)
+                delay = min(delay * 1.5, 0.1)
+                continue
+            delay = 0.02
+            self._huey.execute(task)

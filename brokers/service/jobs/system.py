@@ -20,7 +20,7 @@ from ..store.users import Actor
 from . import ledger
 from .mail import Mailer, job_message
 from .maintenance import Maintainer, MaintenanceSettings
-from .queue import JobConsumer, describe_queue, make_queue, send_task
+from .queue import JobConsumer, ThreadConsumer, describe_queue, make_queue, send_task
 from .runner import JobRunner, RunnerSettings
 
 __all__ = ["JobSettings", "JobSystem"]
@@ -74,7 +74,7 @@ class JobSystem:
         self.queue = make_queue(settings.queue_url, settings.data_dir, self.runner if working else None,
                                 self.runner.part if working else None)
         self.maintainer = Maintainer(sessions, self.send, actor, settings.maintenance)
-        self._consumer: JobConsumer | None = None
+        self._consumer: ThreadConsumer | None = None
 
     def describe(self) -> str:
         """Which queue, for logs (no password)."""
@@ -120,7 +120,7 @@ class JobSystem:
         self.runner.stopping.clear()
         self.maintainer.start()
         if self.settings.workers and self._consumer is None:
-            self._consumer = JobConsumer(self.queue, self.settings.workers, self.runner.stopping.set)
+            self._consumer = ThreadConsumer(self.queue, self.settings.workers, self.runner.stopping.set)
             self._consumer.start()
 
     def stop(self) -> None:
