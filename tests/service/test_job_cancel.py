@@ -96,7 +96,7 @@ def _cancel_when(service: Any, ws: int, job_id: int, ready: Callable[[dict[str, 
 # (files, size of each, cancel when): many small files stop between two files; large ones (several copy
 # chunks, S3 multipart uploads) stop between two chunks of a file, whose write is then discarded.
 SHAPES = {"small": (3000, 4096, lambda p: p["files_done"] >= 300),
-          "large": (4, 20 * 1024 * 1024 + 3, lambda p: p["bytes_done"] >= 9 * 1024 * 1024)}
+          "large": (6, 40 * 1024 * 1024 + 3, lambda p: p["bytes_done"] >= 9 * 1024 * 1024)}
 
 
 # host -> host copies 40 MiB in a few hundredths of a second: a cancel seen at the next heartbeat (0.5 s) finds
