@@ -36,7 +36,6 @@ import json
 import math
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ import httpx
 
 from .harness import versions
 from .servers import Unavailable, free_port
+from .servers import _stop as stop_server
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 BEGIN, END = "<!-- bench_jobs: begin -->", "<!-- bench_jobs: end -->"
@@ -100,17 +100,7 @@ def serve(database_url: str, work: Path, name: str, *, queue: str | None, job_wo
         yield Service(base, client, proc, log)
     finally:
         client.close()
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc, timeout=60)  # its running jobs stop at a safe point first
 
 
 @contextlib.contextmanager
@@ -125,7 +115,7 @@ def workers(queue: str, database_url: str, count: int, work: Path, secret: str) 
         yield started
     finally:
         for worker in started:
-            _stop(worker.proc)
+            stop_server(worker.proc, timeout=60)
 
 
 def _workspace(client: httpx.Client, name: str, configuration: dict[str, Any]) -> int:

@@ -215,11 +215,12 @@ def _wait_http(endpoint: str, proc: subprocess.Popen[bytes], what: str, log: Pat
             time.sleep(0.05)
 
 
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    """SIGTERM a server, wait ``timeout`` seconds for it to exit, then kill it."""
     if proc is not None and proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(10)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
